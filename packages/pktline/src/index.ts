@@ -1,0 +1,4 @@
+export * from './errors';
+export * from './pkt';
+export * from './reader';
+export * from './sideband';
