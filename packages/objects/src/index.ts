@@ -1,0 +1,13 @@
+export * from './errors';
+export * from './names';
+export * from './store';
+export * from './pack-source';
+export * from './gitdir';
+export * from './pushed';
+export * from './tree';
+export * from './ident';
+export * from './commit';
+export * from './tag';
+export * from './check';
+export * from './isogit';
+export { isHfsDotgit, isHfsDotgitmodules, isNtfsDotgit, isNtfsDotgitmodules } from './dotgit';

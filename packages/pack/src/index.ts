@@ -1,0 +1,15 @@
+export * from './errors';
+export * from './format';
+export * from './hash';
+export * from './inflate';
+export * from './inflater';
+export * from './delta';
+export * from './idx';
+export * from './idx-write';
+export * from './reader';
+export * from './pack-object';
+export * from './spool';
+export * from './index-pack';
+export type { ExternalObjects } from './resolve';
+export type { PackStage } from './pacer';
+export * from './build';
