@@ -1,0 +1,334 @@
+import { afterEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_LIMITS, type Oid, type RefUpdate } from '@pushgate/core';
+import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
+import { PushScenario } from './git-fixture.test-support';
+import { buildChangeSet, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
+
+// File-level changes, one kind at a time, each compared with what git prints for the same commit.
+
+let scenarios: PushScenario[] = [];
+afterEach(() => {
+  for (const s of scenarios) s.cleanup();
+  scenarios = [];
+});
+
+function scenario(prefix: string): PushScenario {
+  const s = PushScenario.create(prefix);
+  scenarios.push(s);
+  return s;
+}
+
+async function pushHead(s: PushScenario, options?: ChangeSetOptions, refName = 'refs/heads/main', rev = 'HEAD'): Promise<ChangeSet> {
+  const mirror = GitDirObjectStore.open(s.mirror.dir, { limits: DEFAULT_LIMITS });
+  const { commands, pack } = await s.receive({ [refName]: s.rev(rev) }, mirror);
+  const pushed = pack ? PushedPackStore.open(pack.packPath, pack.idxPath, { limits: DEFAULT_LIMITS, base: mirror }) : undefined;
+  try {
+    return await buildChangeSet({
+      commands: commands as RefUpdate[],
+      store: pushed ? pushed.withBase() : mirror,
+      mirror,
+      mirrorGitDir: s.mirror.dir,
+      upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
+      limits: DEFAULT_LIMITS,
+      ...(options ? { options } : {}),
+    });
+  } finally {
+    pushed?.close();
+    mirror.close();
+  }
+}
+
+/** Pushes exactly `objects` (packed without walking them) for `updates`. */
+async function pushObjects(s: PushScenario, updates: Record<string, string>, objects: string[]): Promise<ChangeSet> {
+  const dir = mkdtempSync(join(tmpdir(), 'pg-objects-'));
+  try {
+    writeFileSync(join(dir, 'p.pack'), s.work.gitBytes(['pack-objects', '-q', '--stdout'], `${objects.join('\n')}\n`));
+    s.work.gitBytes(['index-pack', '-o', join(dir, 'p.idx'), join(dir, 'p.pack')]);
+    const refs = s.upstreamRefs();
+    const commands = Object.entries(updates).map(([ref, newOid]) => ({ ref, oldOid: refs.get(ref) ?? '0'.repeat(40), newOid }));
+    const mirror = GitDirObjectStore.open(s.mirror.dir, { limits: DEFAULT_LIMITS });
+    const pushed = PushedPackStore.open(join(dir, 'p.pack'), join(dir, 'p.idx'), { limits: DEFAULT_LIMITS, base: mirror });
+    try {
+      return await buildChangeSet({
+        commands: commands as RefUpdate[],
+        store: pushed.withBase(),
+        mirror,
+        mirrorGitDir: s.mirror.dir,
+        upstreamRefs: refs as Map<string, Oid>,
+        limits: DEFAULT_LIMITS,
+      });
+    } finally {
+      pushed.close();
+      mirror.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function last(cs: ChangeSet): CommitChange {
+  return cs.commits[cs.commits.length - 1];
+}
+
+function only(c: CommitChange): FileChange {
+  expect(c.files).toHaveLength(1);
+  return c.files[0];
+}
+
+describe('file changes', () => {
+  it('pairs an exact rename and a renamed-and-edited file with git’s similarity', async () => {
+    const s = scenario('ren');
+    const body = Array.from({ length: 40 }, (_, i) => `line ${i} of the module`).join('\n');
+    s.work.write('src/old.ts', `${body}\n`);
+    s.work.write('docs/guide.md', 'guide\n'.repeat(30));
+    s.work.commit('base');
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.remove('docs/guide.md');
+    s.work.write('handbook/guide.md', 'guide\n'.repeat(30));
+    s.work.remove('src/old.ts');
+    s.work.write('lib/new.ts', `${body.replace('line 7', 'line seven')}\nexport {};\n`);
+    s.work.commit('move things');
+    const c = last(await pushHead(s));
+    const raw = s.work.git('diff-tree', '-r', '-M', '--raw', 'HEAD~1', 'HEAD').trim().split('\n');
+    const gitScores = raw.map((l) => /\sR(\d+)\t(\S+)\t(\S+)$/.exec(l)).filter(Boolean).map((m) => [m![2], m![3], Number(m![1])]);
+    const ours = c.files.map((f) => (f.status === 'renamed' ? [f.old.path, f.new.path, f.similarity] : [f.status]));
+    expect(ours).toEqual(gitScores);
+    expect(gitScores.some((g) => g[2] === 100)).toBe(true);
+    expect(gitScores.some((g) => (g[2] as number) < 100)).toBe(true);
+    const edited = c.files.find((f) => f.status === 'renamed' && f.similarity < 100)!;
+    expect(edited.diff).toMatchObject({ kind: 'text', added: 2, removed: 1 });
+    const exact = c.files.find((f) => f.status === 'renamed' && f.similarity === 100)!;
+    expect(exact.diff).toEqual({ kind: 'none' });
+  });
+
+  it('reports a mode change with both modes and no content diff', async () => {
+    const s = scenario('mode');
+    s.work.write('run.sh', '#!/bin/sh\necho hi\n');
+    s.work.commit('script');
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.git('update-index', '--chmod=+x', 'run.sh');
+    s.work.git('commit', '-q', '-m', 'make executable');
+    const f = only(last(await pushHead(s)));
+    expect(f).toMatchObject({
+      status: 'modified',
+      old: { path: 'run.sh', mode: '100644', kind: 'regular' },
+      new: { path: 'run.sh', mode: '100755', kind: 'executable' },
+      diff: { kind: 'none' },
+    });
+  });
+
+  it('gives symlinks their targets, and a file turned into a symlink is a type change', async () => {
+    const s = scenario('link');
+    s.work.write('target.txt', 'x\n');
+    s.work.symlink('current', 'target.txt');
+    s.work.commit('link');
+    const add = last(await pushHead(s)).files.find((f) => f.status === 'added' && f.new.kind === 'symlink')!;
+    expect(add).toMatchObject({ new: { path: 'current', mode: '120000', kind: 'symlink', target: 'target.txt', size: 10 } });
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.symlink('current', '/etc/passwd');
+    s.work.remove('target.txt');
+    s.work.symlink('target.txt', '../../outside');
+    s.work.commit('retarget');
+    const files = last(await pushHead(s)).files;
+    expect(files.find((f) => f.status === 'modified')).toMatchObject({ old: { target: 'target.txt' }, new: { target: '/etc/passwd', kind: 'symlink' } });
+    expect(files.find((f) => f.status === 'type-changed')).toMatchObject({
+      old: { path: 'target.txt', kind: 'regular' },
+      new: { path: 'target.txt', kind: 'symlink', target: '../../outside' },
+    });
+    expect(s.work.git('diff-tree', '-r', '--raw', 'HEAD~1', 'HEAD')).toMatch(/ T\ttarget\.txt/);
+  });
+
+  it('gives submodules their commit and no content diff', async () => {
+    const s = scenario('sub');
+    const commitA = s.rev('HEAD');
+    s.work.git('update-index', '--add', '--cacheinfo', `160000,${commitA},vendor/lib`);
+    s.work.git('commit', '-q', '-m', 'add submodule');
+    const f = only(last(await pushHead(s)));
+    expect(f).toEqual({
+      status: 'added',
+      new: { path: 'vendor/lib', mode: '160000', kind: 'submodule', oid: commitA },
+      diff: { kind: 'none' },
+    });
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    const other = s.work.gitBytes(['commit-tree', s.rev('HEAD^{tree}'), '-m', 'elsewhere']).toString().trim();
+    s.work.git('update-index', '--cacheinfo', `160000,${other},vendor/lib`);
+    s.work.git('commit', '-q', '-m', 'bump submodule');
+    expect(only(last(await pushHead(s)))).toMatchObject({ status: 'modified', old: { oid: commitA }, new: { oid: other, kind: 'submodule' } });
+  });
+
+  it('calls a file with a NUL in its first 8000 bytes binary, as git does', async () => {
+    const s = scenario('bin');
+    s.work.write('image.png', Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(64), Buffer.from('tEXt')]));
+    s.work.write('late-nul.txt', Buffer.concat([Buffer.alloc(9000, 0x61), Buffer.from([0])]));
+    s.work.commit('binary');
+    const files = last(await pushHead(s)).files;
+    expect(files.map((f) => [f.status === 'added' && f.new.path, f.diff.kind])).toEqual([
+      ['image.png', 'binary'],
+      ['late-nul.txt', 'text'],
+    ]);
+    const numstat = s.work.git('diff-tree', '--numstat', '-r', 'HEAD~1', 'HEAD');
+    expect(numstat).toContain('-\t-\timage.png');
+    expect(numstat).toMatch(/^1\t0\tlate-nul\.txt$/m);
+  });
+
+  it('skips the diff of a huge file and says why, with its size', async () => {
+    const s = scenario('huge');
+    const big = Buffer.alloc(3 * 1024 * 1024, 'all work and no play\n');
+    s.work.write('dump.sql', big);
+    s.work.commit('huge');
+    const f = only(last(await pushHead(s)));
+    expect(f).toMatchObject({ status: 'added', new: { size: big.length }, diff: { kind: 'skipped', reason: 'too-large' } });
+    if (f.diff.kind !== 'skipped') throw new Error('skipped expected');
+    expect(f.diff.detail).toContain(String(big.length));
+  });
+
+  it('stops keeping diff text once the push budget is spent, and says so per file', async () => {
+    const s = scenario('budget');
+    for (let i = 0; i < 5; i++) s.work.write(`f${i}.txt`, `${String(i).repeat(100)}\n`.repeat(20));
+    s.work.commit('five files');
+    const cs = await pushHead(s, { maxDiffTotalBytes: 6000 });
+    const kinds = last(cs).files.map((f) => f.diff.kind);
+    expect(kinds.filter((k) => k === 'text').length).toBeGreaterThan(0);
+    expect(kinds.filter((k) => k === 'skipped').length).toBeGreaterThan(0);
+    expect(cs.stats.diffsSkipped['budget-exhausted']).toBe(kinds.filter((k) => k === 'skipped').length);
+    expect(cs.stats.diffBytes).toBeLessThanOrEqual(6000);
+  });
+
+  it('gives up a line diff that needs too many edits', async () => {
+    const s = scenario('complex');
+    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `a${i}`).join('\n'));
+    s.work.commit('a');
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `b${i}`).join('\n'));
+    s.work.commit('rewrite');
+    expect(only(last(await pushHead(s, { maxDiffEditLength: 10 }))).diff).toMatchObject({ kind: 'skipped', reason: 'too-complex' });
+  });
+
+  it('follows deep trees', async () => {
+    const s = scenario('deep');
+    const dir = Array.from({ length: 300 }, (_, i) => `d${i}`).join('/');
+    s.work.write(`${dir}/leaf.txt`, 'deep\n');
+    s.work.commit('deep');
+    const f = only(last(await pushHead(s)));
+    expect(f).toMatchObject({ status: 'added', new: { path: `${dir}/leaf.txt` } });
+    expect(s.work.git('diff-tree', '-r', '--name-only', 'HEAD~1', 'HEAD').trim()).toBe(`${dir}/leaf.txt`);
+  });
+
+  it('keeps non-UTF-8 names exact: escaped for display, bytes in hex', async () => {
+    const s = scenario('latin');
+    s.work.write(Buffer.from([0x72, 0xe9, 0x73, 0x75, 0x6d, 0xe9, 0x2e, 0x74, 0x78, 0x74]), 'r\xe9sum\xe9\n');
+    s.work.write('caf\u00e9.txt', 'utf-8 name\n');
+    s.work.commit('names');
+    const files = last(await pushHead(s)).files;
+    const names = s.work.gitBytes(['diff-tree', '-r', '-z', '--name-only', 'HEAD~1', 'HEAD']).toString('latin1').split('\0').filter(Boolean);
+    expect(names.map((n) => Buffer.from(n, 'latin1').toString('hex'))).toContain('72e973756de92e747874');
+    expect(files.map((f) => (f.status === 'added' ? [f.new.path, f.new.pathBytes] : []))).toEqual([
+      ['caf\u00e9.txt', undefined],
+      ['r\\xe9sum\\xe9.txt', '72e973756de92e747874'],
+    ]);
+    expect(JSON.parse(JSON.stringify(files))).toEqual(files.map((f) => JSON.parse(JSON.stringify(f))));
+  });
+
+  it('marks signed commits as signed (present, not verified) and keeps other headers', async () => {
+    const s = scenario('signed');
+    const sig = '-----BEGIN SSH SIGNATURE-----\n U1NIU0lH\n -----END SSH SIGNATURE-----';
+    const raw = `tree ${s.rev('HEAD^{tree}')}\nparent ${s.rev('HEAD')}\nauthor A <a@example.com> 1700000000 +0000\ncommitter A <a@example.com> 1700000000 +0000\nx-agent claude\ngpgsig ${sig}\n\nsigned\n`;
+    const oid = s.work.gitBytes(['hash-object', '-t', 'commit', '-w', '--stdin'], raw).toString().trim();
+    s.work.git('update-ref', 'refs/heads/main', oid);
+    const c = last(await pushHead(s));
+    expect(c.signature).toEqual({ kind: 'signed', headers: ['gpgsig'], format: 'ssh' });
+    expect(c.extraHeaders).toEqual([{ name: 'x-agent', value: 'claude' }]);
+    expect(c.files).toEqual([]);
+  });
+
+  it('refuses a tree entry whose object is not what its mode says', async () => {
+    const s = scenario('wrongtype');
+    const commitOid = s.rev('HEAD');
+    // A blob entry naming a commit: git's connectivity check refuses it; so does pushgate.
+    const tree = s.work
+      .gitBytes(['hash-object', '-t', 'tree', '-w', '--stdin'], Buffer.concat([Buffer.from('100644 notablob\0'), Buffer.from(commitOid, 'hex')]))
+      .toString()
+      .trim();
+    const c = s.work.gitBytes(['commit-tree', tree, '-p', 'HEAD', '-m', 'bad entry']).toString().trim();
+    // git pack-objects --revs would refuse to walk this tree, so the pack lists the objects itself.
+    await expect(pushObjects(s, { 'refs/heads/main': c }, [c, tree])).rejects.toMatchObject({
+      code: 'CHANGES_WRONG_OBJECT_TYPE',
+      data: { oid: commitOid, expected: 'blob', actual: 'commit' },
+    });
+  });
+
+  it('handles a tag of a tree: closure checked, no commits, no net change', async () => {
+    const s = scenario('treetag');
+    s.work.write('only-in-tag.txt', 'x\n');
+    s.work.git('add', '-A');
+    const tree = s.work.git('write-tree').trim();
+    s.work.git('tag', '-a', '-m', 'a tree', 'treetag', tree);
+    const cs = await pushHead(s, undefined, 'refs/tags/treetag', 'treetag');
+    expect(cs.refs[0]).toMatchObject({
+      kind: 'create',
+      category: 'tag',
+      target: { type: 'tag', tags: [{ name: 'treetag', targetType: 'tree', target: tree }], peeled: { oid: tree, type: 'tree' } },
+      commits: [],
+      net: { kind: 'not-applicable', reason: 'not-a-commit' },
+    });
+    expect(cs.commits).toEqual([]);
+  });
+});
+
+describe('merges', () => {
+  it('shows what an evil merge introduces, as git diff --cc does', async () => {
+    const s = scenario('evil');
+    const config = (a: string, z: string, extra = '') => `a = ${a}\n${'# filler\n'.repeat(8)}z = ${z}\n${extra}`;
+    s.work.write('config.txt', config('1', '2'));
+    s.work.write('other.txt', 'other\n');
+    s.work.commit('base');
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.git('checkout', '-q', '-b', 'side');
+    s.work.write('config.txt', config('1', '22'));
+    s.work.write('side-only.txt', 'from side\n');
+    s.work.commit('side edits z');
+    s.work.git('checkout', '-q', 'main');
+    s.work.write('config.txt', config('11', '2'));
+    s.work.commit('main edits a');
+    s.work.git('merge', '-q', '--no-commit', 'side');
+    // The evil part: content in neither parent.
+    s.work.write('config.txt', config('11', '22', 'token = hunter2\n'));
+    s.work.write('other.txt', 'other, changed only by the merge\n');
+    s.work.git('add', '-A');
+    s.work.git('commit', '-q', '-m', 'merge side');
+    const merge = last(await pushHead(s));
+    expect(merge.parents).toHaveLength(2);
+    if (merge.merge.kind !== 'merge') throw new Error('merge expected');
+    const gitPaths = s.work.git('diff-tree', '-c', '--name-only', 'HEAD').trim().split('\n').slice(1);
+    expect(merge.merge.introduced.map((m) => m.path)).toEqual(gitPaths);
+    const ccPlus = s.work
+      .git('diff-tree', '--cc', '-p', 'HEAD')
+      .split('\n')
+      .filter((l) => l.startsWith('++') && !l.startsWith('+++'))
+      .map((l) => l.slice(2));
+    const introduced = merge.merge.introduced.flatMap((m) => (m.content.kind === 'text' ? m.content.introducedLines.map((l) => l.text) : []));
+    expect(introduced).toEqual(ccPlus);
+    expect(introduced).toContain('token = hunter2');
+    const configChange = merge.merge.introduced.find((m) => m.path === 'config.txt')!;
+    expect(configChange.parents.map((p) => p?.oid)).toEqual([s.rev('HEAD^1:config.txt'), s.rev('HEAD^2:config.txt')]);
+    // Against the first parent the merge brings side's work too.
+    expect(merge.files.map((f) => (f.status === 'deleted' ? f.old.path : f.new.path)).sort()).toEqual(['config.txt', 'other.txt', 'side-only.txt']);
+  });
+
+  it('finds nothing introduced by a clean merge', async () => {
+    const s = scenario('clean');
+    s.work.git('checkout', '-q', '-b', 'side');
+    s.work.write('s.txt', 's\n');
+    s.work.commit('side');
+    s.work.git('checkout', '-q', 'main');
+    s.work.write('m.txt', 'm\n');
+    s.work.commit('main');
+    s.work.git('merge', '-q', '--no-ff', '-m', 'merge', 'side');
+    const merge = last(await pushHead(s));
+    expect(merge.merge).toEqual({ kind: 'merge', introduced: [] });
+    expect(s.work.git('diff-tree', '-c', '--name-only', 'HEAD').trim().split('\n').slice(1)).toEqual([]);
+  });
+});

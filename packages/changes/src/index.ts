@@ -1,0 +1,7 @@
+export * from './types';
+export * from './errors';
+export * from './options';
+export { buildChangeSet, PROGRESS_STAGE, type BuildChangeSetInput } from './build';
+export { summarize, type ChangeSetSummary, type RefSummary } from './summary';
+export { addedLinesOf } from './diffs';
+export { MAX_SCORE, estimateSimilarity, hashChars, isBinary, srcCopied, type SimilarityInput, type SpanHash } from './similarity';
