@@ -1,0 +1,3 @@
+export * from './masker';
+export * from './events';
+export * from './recorder';
