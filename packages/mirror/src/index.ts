@@ -1,0 +1,3 @@
+export * from './git';
+export * from './lock';
+export * from './mirror';
