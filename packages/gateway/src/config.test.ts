@@ -1,0 +1,155 @@
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULT_LIMITS } from '@pushgate/core';
+import { ConfigError, listeningPublicUrl, loadConfig, parseConfigText, resolveConfig } from './config';
+
+function issuesOf(text: string) {
+  try {
+    parseConfigText(text, 'pushgate.yaml');
+  } catch (e) {
+    if (e instanceof ConfigError) return e.data!.issues;
+    throw e;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+const FULL = `listen: { host: 0.0.0.0, port: 8443 }
+publicUrl: https://gate.example.com/
+dataDir: ./state
+database: { urlEnv: DB_URL }
+upstreams:
+  - name: github
+    url: https://github.com
+    username: x-access-token
+    passwordEnv: GH_TOKEN
+    idleTimeoutMs: 60000
+  - name: open
+    url: http://git.internal:8080/git/
+auth:
+  issuers:
+    - { issuer: https://idp.example.com, audience: [pushgate, git], jwksUri: https://idp.example.com/jwks }
+    - { issuer: https://other.example.com, audience: pushgate, jwksFile: ./jwks.json, algorithms: [ES256] }
+  agentClaim: is_agent
+  gateway: { audience: pushgate-gw, maxTtl: 7d }
+limits: { maxPackBytes: 1048576 }
+log: { level: debug }
+shutdown: { drainTimeoutMs: 5000 }
+`;
+
+describe('config', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pushgate-config-'));
+  });
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('names the key path and the line of every problem, unknown keys included', () => {
+    const issues = issuesOf(`listen: { host: 127.0.0.1, port: 99999 }
+upstreams:
+  - name: local
+    url: http://127.0.0.1:9301
+    passwrdEnv: TOKEN
+  - name: Bad Name
+    url: ftp://example.com
+  - name: local
+    url: http://u:p@example.com/
+logg: { level: info }
+limits: { maxPackBytes: -1, maxWidgets: 3 }
+`);
+    expect(issues.map((i) => `${i.line}:${i.path}`)).toEqual([
+      '1:listen.port',
+      '5:upstreams[0].passwrdEnv',
+      '6:upstreams[1].name',
+      '7:upstreams[1].url',
+      '8:upstreams[2].name',
+      '9:upstreams[2].url',
+      '10:logg',
+      '11:limits.maxPackBytes',
+      '11:limits.maxWidgets',
+    ]);
+    expect(issues.find((i) => i.path === 'logg')!.message).toBe('unknown key');
+    expect(issues.find((i) => i.path === 'upstreams[2].name')!.message).toContain('defined twice');
+  });
+
+  it('reports YAML syntax errors and an empty file with their line', () => {
+    expect(issuesOf('upstreams: [\n')[0].line).toBeDefined();
+    expect(issuesOf('a: 1\na: 2\n')[0]).toMatchObject({ line: 2 });
+    expect(issuesOf('')).toEqual([{ path: '', line: 1, column: 1, message: 'the config is empty' }]);
+    expect(issuesOf('listen: {}\n').map((i) => i.path)).toEqual(['upstreams']);
+  });
+
+  it('formats messages as file:line:col: path: message', () => {
+    try {
+      parseConfigText('upstreams:\n  - name: x\n    url: nope\n', 'gw.yaml');
+    } catch (e) {
+      expect((e as ConfigError).message).toBe('gw.yaml:3:10: upstreams[0].url: url must be an http(s) URL without credentials, query or fragment');
+      expect((e as ConfigError).code).toBe('CONFIG_INVALID');
+    }
+  });
+
+  it('resolves a full config: paths against the file, secrets from the environment, defaults', async () => {
+    const path = join(dir, 'full.yaml');
+    await writeFile(path, FULL);
+    const config = await loadConfig(path, { env: { GH_TOKEN: 'gh-secret-value', DB_URL: 'postgres://u:db%20pass@db/pushgate' } });
+    expect(config.dataDir).toBe(join(dir, 'state'));
+    expect(config.publicUrl).toBe('https://gate.example.com');
+    expect(config.database).toEqual({ url: 'postgres://u:db%20pass@db/pushgate', autoMigrate: true });
+    expect(config.upstreams[0]).toEqual({
+      name: 'github',
+      url: 'https://github.com',
+      credential: { kind: 'basic', username: 'x-access-token', password: 'gh-secret-value' },
+      connectTimeoutMs: undefined,
+      idleTimeoutMs: 60000,
+    });
+    expect(config.upstreams[1].credential).toEqual({ kind: 'none' });
+    expect(config.auth.issuers[1].jwksFile).toBe(join(dir, 'jwks.json'));
+    expect(config.auth.gateway).toEqual({ issuer: 'https://gate.example.com', audience: 'pushgate-gw', signingKeyFile: undefined, maxTtl: '7d' });
+    expect(config.limits).toEqual({ ...DEFAULT_LIMITS, maxPackBytes: 1048576 });
+    expect(config.secretValues).toEqual(expect.arrayContaining(['gh-secret-value', Buffer.from('x-access-token:gh-secret-value').toString('base64'), 'db pass']));
+  });
+
+  it('derives publicUrl from the listening port when listen.port is 0, keeping a fixed token issuer', async () => {
+    const resolve = (text: string) => resolveConfig(parseConfigText(`upstreams:\n  - { name: a, url: "http://h/" }\n${text}`, 'gw.yaml'), 'gw.yaml', { baseDir: dir });
+    const free = await resolve('listen: { port: 0 }\n');
+    expect(free.publicUrl).toBeUndefined();
+    // `pushgate token issue` reads only the file, so the issuer cannot follow the port the gateway gets.
+    expect(free.auth.gateway.issuer).toBe('http://127.0.0.1:0');
+    expect(listeningPublicUrl(free, 41234)).toBe('http://127.0.0.1:41234');
+    const wildcard = await resolve('listen: { host: "::", port: 0 }\n');
+    expect(listeningPublicUrl(wildcard, 41234)).toBe('http://127.0.0.1:41234');
+    const v6 = await resolve('listen: { host: "::1", port: 0 }\n');
+    expect(listeningPublicUrl(v6, 41234)).toBe('http://[::1]:41234');
+
+    const fixed = await resolve('listen: { port: 9000 }\n');
+    expect(fixed.publicUrl).toBe('http://127.0.0.1:9000');
+    expect(fixed.auth.gateway.issuer).toBe('http://127.0.0.1:9000');
+    const configured = await resolve('listen: { port: 0 }\npublicUrl: https://gate.example.com/\n');
+    expect(configured.publicUrl).toBe('https://gate.example.com');
+    expect(configured.auth.gateway.issuer).toBe('https://gate.example.com');
+    expect(listeningPublicUrl(configured, 41234)).toBe('https://gate.example.com');
+  });
+
+  it('refuses to start without an upstream password, naming the variable but not any value', async () => {
+    const path = join(dir, 'missing.yaml');
+    await writeFile(path, FULL);
+    await expect(loadConfig(path, { env: { DB_URL: 'postgres://db/x' } })).rejects.toMatchObject({
+      code: 'CONFIG_SECRET_MISSING',
+      message: expect.stringContaining('environment variable GH_TOKEN'),
+    });
+    const skipped = await loadConfig(path, { env: { DB_URL: 'postgres://db/x' }, upstreamSecrets: 'skip' });
+    expect(skipped.upstreams[0].credential).toEqual({ kind: 'none' });
+  });
+
+  it('reads a password file and reports an unreadable one', async () => {
+    const path = join(dir, 'file.yaml');
+    await writeFile(join(dir, 'pw'), 'from-a-file\n');
+    await writeFile(path, 'upstreams:\n  - { name: a, url: "http://h/", passwordFile: ./pw }\n  - { name: b, url: "http://h/", passwordFile: ./nope }\n');
+    await expect(loadConfig(path)).rejects.toMatchObject({ code: 'CONFIG_SECRET_UNREADABLE' });
+    await writeFile(path, 'upstreams:\n  - { name: a, url: "http://h/", passwordFile: ./pw }\n');
+    expect((await loadConfig(path)).upstreams[0].credential).toEqual({ kind: 'basic', username: 'x-access-token', password: 'from-a-file' });
+  });
+});

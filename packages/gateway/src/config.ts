@@ -1,0 +1,418 @@
+/**
+ * The gateway's YAML configuration (every key is documented in docs/CONFIG.md). Parsing keeps the
+ * YAML document so that every error names the key path and the line it is on; unknown keys are
+ * errors (a typo must not silently disable a setting). Secrets are never in the file itself: the
+ * file names the environment variable or file holding them, read when the config is resolved.
+ */
+import { readFile } from 'node:fs/promises';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
+import { z } from 'zod';
+import { DEFAULT_LIMITS, PushgateError, type Limits } from '@pushgate/core';
+import type { UpstreamEndpoint } from '@pushgate/relay';
+import { isAddressOrCidr } from './client-address';
+
+/** Codes of ConfigError (listed in docs/ERRORS.md). */
+export type ConfigErrorCode = 'CONFIG_UNREADABLE' | 'CONFIG_INVALID' | 'CONFIG_SECRET_MISSING' | 'CONFIG_SECRET_UNREADABLE';
+
+/** One problem in a config file, located. */
+export interface ConfigIssue {
+  /** Key path such as `upstreams[0].passwordEnv` (empty for the document itself). */
+  readonly path: string;
+  /** 1-based line and column of the offending node (or of its nearest existing parent). */
+  readonly line?: number;
+  readonly column?: number;
+  readonly message: string;
+}
+
+/** The config cannot be used; `data.issues` lists every problem found. */
+export class ConfigError extends PushgateError<ConfigErrorCode, { source: string; issues: ConfigIssue[] }> {
+  constructor(code: ConfigErrorCode, source: string, issues: ConfigIssue[]) {
+    super(code, issues.map((i) => formatIssue(source, i)).join('\n'), { data: { source, issues }, delivery: { kind: 'http', status: 500 } });
+  }
+}
+
+/** `file:line:col: path: message`, the form editors and CI logs link to. */
+export function formatIssue(source: string, issue: ConfigIssue): string {
+  const where = issue.line === undefined ? source : `${source}:${issue.line}:${issue.column ?? 1}`;
+  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+}
+
+// Upstream names are the first path segment of every gateway URL; the reserved ones are the
+// gateway's own endpoints.
+const UPSTREAM_NAME_RE = /^[a-z0-9][a-z0-9_-]{0,62}$/;
+const RESERVED_NAMES = new Set(['healthz', 'readyz', 'metrics', 'api', 'review', 'static']);
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+const httpUrl = (what: string) =>
+  z.string().refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !u.search && !u.hash;
+      } catch {
+        return false;
+      }
+    },
+    { message: `${what} must be an http(s) URL without credentials, query or fragment` },
+  );
+
+const envName = z.string().regex(ENV_NAME_RE, { message: 'must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)' });
+
+const upstreamSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .regex(UPSTREAM_NAME_RE, { message: 'must be lower-case letters, digits, "-" or "_" (at most 63), starting with a letter or digit' })
+      .refine((n) => !RESERVED_NAMES.has(n), { message: `is reserved (${[...RESERVED_NAMES].join(', ')})` }),
+    url: httpUrl('url'),
+    username: z.string().min(1).optional(),
+    passwordEnv: envName.optional(),
+    passwordFile: z.string().min(1).optional(),
+    connectTimeoutMs: z.number().int().positive().optional(),
+    idleTimeoutMs: z.number().int().positive().optional(),
+  })
+  .superRefine((u, ctx) => {
+    if (u.passwordEnv !== undefined && u.passwordFile !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'give passwordEnv or passwordFile, not both' });
+    }
+    if (u.username !== undefined && u.passwordEnv === undefined && u.passwordFile === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['username'], message: 'a username needs passwordEnv or passwordFile' });
+    }
+  });
+
+const issuerSchema = z
+  .strictObject({
+    issuer: z.string().min(1),
+    audience: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]),
+    jwksUri: z.string().url().optional(),
+    jwksFile: z.string().min(1).optional(),
+    algorithms: z.array(z.string().min(1)).min(1).optional(),
+    groupsClaim: z.string().min(1).optional(),
+    emailClaim: z.string().min(1).optional(),
+  })
+  .superRefine((i, ctx) => {
+    if ((i.jwksUri === undefined) === (i.jwksFile === undefined)) {
+      ctx.addIssue({ code: 'custom', path: ['jwksUri'], message: 'give exactly one of jwksUri and jwksFile' });
+    }
+  });
+
+const limitsShape = Object.fromEntries(
+  (Object.keys(DEFAULT_LIMITS) as (keyof Limits)[]).map((k) => [k, z.number().int().positive().optional()]),
+) as Record<keyof Limits, z.ZodOptional<z.ZodNumber>>;
+
+const configSchema = z.strictObject({
+  listen: z
+    .strictObject({
+      host: z.string().min(1).default('127.0.0.1'),
+      port: z.number().int().min(0).max(65535).default(8080),
+      trustedProxies: z.array(z.string().refine(isAddressOrCidr, { message: 'must be an IP address or a CIDR block' })).default([]),
+    })
+    .default({ host: '127.0.0.1', port: 8080, trustedProxies: [] }),
+  publicUrl: httpUrl('publicUrl').optional(),
+  dataDir: z.string().min(1).default('./data'),
+  database: z
+    .strictObject({
+      url: z.string().min(1).optional(),
+      urlEnv: envName.optional(),
+      autoMigrate: z.boolean().default(true),
+    })
+    .superRefine((d, ctx) => {
+      if (d.url !== undefined && d.urlEnv !== undefined) ctx.addIssue({ code: 'custom', path: ['urlEnv'], message: 'give url or urlEnv, not both' });
+    })
+    .default({ autoMigrate: true }),
+  upstreams: z
+    .array(upstreamSchema)
+    .min(1)
+    .superRefine((list, ctx) => {
+      const seen = new Set<string>();
+      list.forEach((u, i) => {
+        if (seen.has(u.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `upstream "${u.name}" is defined twice` });
+        seen.add(u.name);
+      });
+    }),
+  auth: z
+    .strictObject({
+      issuers: z.array(issuerSchema).default([]),
+      agentClaim: z.string().min(1).default('agent'),
+      clockToleranceSec: z.number().min(0).optional(),
+      gateway: z
+        .strictObject({
+          issuer: z.string().min(1).optional(),
+          audience: z.string().min(1).optional(),
+          signingKeyFile: z.string().min(1).optional(),
+          maxTtl: z.string().min(1).optional(),
+        })
+        .default({}),
+    })
+    .default({ issuers: [], agentClaim: 'agent', gateway: {} }),
+  limits: z.strictObject(limitsShape).default({}),
+  log: z
+    .strictObject({ level: z.enum(['error', 'warn', 'info', 'debug']).default('info') })
+    .default({ level: 'info' }),
+  shutdown: z
+    .strictObject({ drainTimeoutMs: z.number().int().min(0).default(30_000) })
+    .default({ drainTimeoutMs: 30_000 }),
+});
+
+/** The config file as written, validated (defaults applied, secrets not yet read). */
+export type ConfigFile = z.infer<typeof configSchema>;
+
+/** What may be written in a config file (the input side, before defaults). */
+export type ConfigFileInput = z.input<typeof configSchema>;
+
+/** The configuration the gateway runs with: paths absolute, secrets read. */
+export interface GatewayConfig {
+  /** Where it came from (a file path or a name), for messages. */
+  readonly source: string;
+  readonly listen: { readonly host: string; readonly port: number; readonly trustedProxies: readonly string[] };
+  /**
+   * Base of links the gateway prints; defaults to http://<listen.host>:<listen.port>. Undefined when
+   * listen.port is 0 and none is configured: the port is chosen when the gateway listens, and the
+   * links then use it (see listeningPublicUrl).
+   */
+  readonly publicUrl: string | undefined;
+  readonly dataDir: string;
+  readonly database: { readonly url?: string; readonly autoMigrate: boolean };
+  readonly upstreams: readonly UpstreamEndpoint[];
+  readonly auth: {
+    readonly issuers: readonly ResolvedIssuer[];
+    readonly agentClaim: string;
+    readonly clockToleranceSec?: number;
+    readonly gateway: { readonly issuer: string; readonly audience: string; readonly signingKeyFile?: string; readonly maxTtl?: string };
+  };
+  readonly limits: Limits;
+  readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
+  readonly shutdown: { readonly drainTimeoutMs: number };
+  /** Every secret value read while resolving (upstream passwords and the Basic values built from them, the database password), for the masker. */
+  readonly secretValues: readonly string[];
+}
+
+/** An external issuer with its JWKS file path made absolute. */
+export interface ResolvedIssuer {
+  readonly issuer: string;
+  readonly audience: string | readonly string[];
+  readonly jwksUri?: string;
+  readonly jwksFile?: string;
+  readonly algorithms?: readonly string[];
+  readonly groupsClaim?: string;
+  readonly emailClaim?: string;
+}
+
+/** The default audience of gateway-issued tokens. */
+export const DEFAULT_GATEWAY_AUDIENCE = 'pushgate';
+/** The default username the gateway presents to an upstream (GitHub's convention for tokens). */
+export const DEFAULT_UPSTREAM_USERNAME = 'x-access-token';
+
+/** Parses and validates config text; throws ConfigError listing every issue with its line. */
+export function parseConfigText(text: string, source: string): ConfigFile {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new ConfigError(
+      'CONFIG_INVALID',
+      source,
+      doc.errors.map((e) => ({
+        path: '',
+        line: e.linePos?.[0].line,
+        column: e.linePos?.[0].col,
+        message: e.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, ''),
+      })),
+    );
+  }
+  const value: unknown = doc.toJS();
+  if (value === null || value === undefined) {
+    throw new ConfigError('CONFIG_INVALID', source, [{ path: '', line: 1, column: 1, message: 'the config is empty' }]);
+  }
+  const result = configSchema.safeParse(value);
+  if (result.success) return result.data;
+  const issues: ConfigIssue[] = [];
+  for (const issue of result.error.issues) {
+    const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const pos = locate(doc.contents, lineCounter, path, key);
+        issues.push({ path: formatPath([...path, key]), ...pos, message: 'unknown key' });
+      }
+      continue;
+    }
+    const pos = locate(doc.contents, lineCounter, path);
+    issues.push({ path: formatPath(path), ...pos, message: issue.message });
+  }
+  issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
+  throw new ConfigError('CONFIG_INVALID', source, issues);
+}
+
+/** Options of resolveConfig / loadConfig. */
+export interface ResolveOptions {
+  /** Directory relative paths are resolved against (the config file's directory). */
+  readonly baseDir: string;
+  /** Where `passwordEnv` / `urlEnv` are looked up; default process.env. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+  /**
+   * 'read' (default) reads upstream passwords; 'skip' leaves upstreams without credentials, for
+   * commands that never talk to an upstream (`token issue`, `migrate`).
+   */
+  readonly upstreamSecrets?: 'read' | 'skip';
+}
+
+/** Reads secrets and makes paths absolute; throws CONFIG_SECRET_MISSING naming the variable. */
+export async function resolveConfig(file: ConfigFile, source: string, options: ResolveOptions): Promise<GatewayConfig> {
+  const env = options.env ?? process.env;
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(options.baseDir, p));
+  const secretValues: string[] = [];
+  const upstreams: UpstreamEndpoint[] = [];
+  for (const [i, u] of file.upstreams.entries()) {
+    let password: string | undefined;
+    if (options.upstreamSecrets === 'skip') {
+      // Not needed by the caller; nothing is read.
+    } else if (u.passwordEnv !== undefined) {
+      password = env[u.passwordEnv];
+      if (password === undefined || password === '') {
+        throw new ConfigError('CONFIG_SECRET_MISSING', source, [
+          { path: `upstreams[${i}].passwordEnv`, message: `environment variable ${u.passwordEnv} (the password of upstream "${u.name}") is not set` },
+        ]);
+      }
+    } else if (u.passwordFile !== undefined) {
+      const path = abs(u.passwordFile);
+      try {
+        password = (await readFile(path, 'utf8')).replace(/\r?\n$/, '');
+      } catch (e) {
+        throw new ConfigError('CONFIG_SECRET_UNREADABLE', source, [
+          { path: `upstreams[${i}].passwordFile`, message: `cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}` },
+        ]);
+      }
+      if (password === '') {
+        throw new ConfigError('CONFIG_SECRET_MISSING', source, [{ path: `upstreams[${i}].passwordFile`, message: `${path} is empty` }]);
+      }
+    }
+    const username = u.username ?? DEFAULT_UPSTREAM_USERNAME;
+    if (password !== undefined) secretValues.push(password, Buffer.from(`${username}:${password}`).toString('base64'));
+    upstreams.push({
+      name: u.name,
+      url: u.url,
+      credential: password === undefined ? { kind: 'none' } : { kind: 'basic', username, password },
+      connectTimeoutMs: u.connectTimeoutMs,
+      idleTimeoutMs: u.idleTimeoutMs,
+    });
+  }
+
+  let databaseUrl = file.database.url;
+  if (file.database.urlEnv !== undefined) {
+    databaseUrl = env[file.database.urlEnv];
+    if (databaseUrl === undefined || databaseUrl === '') {
+      throw new ConfigError('CONFIG_SECRET_MISSING', source, [
+        { path: 'database.urlEnv', message: `environment variable ${file.database.urlEnv} (the database URL) is not set` },
+      ]);
+    }
+  }
+  if (databaseUrl !== undefined) {
+    try {
+      const password = decodeURIComponent(new URL(databaseUrl).password);
+      if (password) secretValues.push(password);
+    } catch {
+      // Not a URL pg can use either; openDatabase reports it.
+    }
+  }
+
+  const listenUrl = `http://${hostForUrl(file.listen.host)}:${file.listen.port}`;
+  const publicUrl = file.publicUrl !== undefined ? file.publicUrl.replace(/\/+$/, '') : file.listen.port === 0 ? undefined : listenUrl;
+  return {
+    source,
+    listen: file.listen,
+    publicUrl,
+    dataDir: abs(file.dataDir),
+    database: { url: databaseUrl, autoMigrate: file.database.autoMigrate },
+    upstreams,
+    auth: {
+      issuers: file.auth.issuers.map((i) => ({ ...i, jwksFile: i.jwksFile === undefined ? undefined : abs(i.jwksFile) })),
+      agentClaim: file.auth.agentClaim,
+      clockToleranceSec: file.auth.clockToleranceSec,
+      gateway: {
+        // With listen.port 0 and no publicUrl the issuer stays http://<host>:0 rather than follow
+        // the port chosen at start: `pushgate token issue --config` reads only this file, and its
+        // tokens must name the issuer the running gateway expects.
+        issuer: file.auth.gateway.issuer ?? publicUrl ?? listenUrl,
+        audience: file.auth.gateway.audience ?? DEFAULT_GATEWAY_AUDIENCE,
+        signingKeyFile: file.auth.gateway.signingKeyFile === undefined ? undefined : abs(file.auth.gateway.signingKeyFile),
+        maxTtl: file.auth.gateway.maxTtl,
+      },
+    },
+    limits: { ...DEFAULT_LIMITS, ...definedOnly(file.limits) },
+    log: file.log,
+    shutdown: file.shutdown,
+    secretValues,
+  };
+}
+
+/** Reads, validates and resolves a config file. */
+export async function loadConfig(path: string, options: Omit<ResolveOptions, 'baseDir'> = {}): Promise<GatewayConfig> {
+  const file = await readConfigFile(path);
+  return resolveConfig(file, path, { ...options, baseDir: dirname(resolve(path)) });
+}
+
+/** Reads and validates a config file without resolving secrets (`pushgate config validate`). */
+export async function readConfigFile(path: string): Promise<ConfigFile> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new ConfigError('CONFIG_UNREADABLE', path, [{ path: '', message: `cannot read the config file (${(e as NodeJS.ErrnoException).code ?? 'error'})` }]);
+  }
+  return parseConfigText(text, path);
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The base of links of a gateway listening on `port`: publicUrl, or derived from the listening address. */
+export function listeningPublicUrl(config: Pick<GatewayConfig, 'publicUrl' | 'listen'>, port: number): string {
+  return config.publicUrl ?? `http://${hostForUrl(config.listen.host)}:${port}`;
+}
+
+function hostForUrl(host: string): string {
+  if (host === '0.0.0.0' || host === '::') return '127.0.0.1';
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function formatPath(path: readonly (string | number)[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? p : `.${p}`;
+  return out;
+}
+
+/** Line and column of the node at `path` (or of the key `key` below it), else of its nearest parent. */
+function locate(
+  root: YamlNode | null,
+  lineCounter: LineCounter,
+  path: readonly (string | number)[],
+  key?: string,
+): { line?: number; column?: number } {
+  let node: unknown = root;
+  let best: { range?: [number, number, number] | null } | undefined = root ?? undefined;
+  const steps: (string | number)[] = key === undefined ? [...path] : [...path, key];
+  for (const [i, step] of steps.entries()) {
+    const last = i === steps.length - 1;
+    if (isMap(node)) {
+      const pair = node.items.find((p) => isScalar(p.key) && p.key.value === step);
+      if (!pair) break;
+      // An unknown key is pointed at by its key; everything else by its value.
+      const keyNode = pair.key as { range?: [number, number, number] | null };
+      const valueNode = pair.value as { range?: [number, number, number] | null } | null;
+      best = last && key !== undefined ? keyNode : (valueNode ?? keyNode);
+      node = pair.value;
+    } else if (isSeq(node) && typeof step === 'number') {
+      const item = node.items[step] as { range?: [number, number, number] | null } | undefined;
+      if (!item) break;
+      best = item;
+      node = item;
+    } else {
+      break;
+    }
+  }
+  const offset = best?.range?.[0];
+  if (offset === undefined) return {};
+  const pos = lineCounter.linePos(offset);
+  return { line: pos.line, column: pos.col };
+}

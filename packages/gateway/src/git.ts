@@ -1,0 +1,140 @@
+/**
+ * The gateway's git services, independent of the HTTP framework: each takes a GitCall (the route,
+ * the caller, the body) and returns a GitReply the HTTP layer writes back, plus the facts only the
+ * service knows for the audit record. Fetch and clone (gitprotocol-http(5) "Smart Service
+ * git-upload-pack", protocol v0/v1 and gitprotocol-v2(5) via the `Git-Protocol` header) are
+ * streamed through unchanged in both directions: gzip request bodies stay gzip, nothing is buffered.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+import { Readable } from 'node:stream';
+import { isPushgateError, type Identity, type Logger, type RefUpdate } from '@pushgate/core';
+import type { InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
+import type { MirrorRefsSource } from '@pushgate/mirror';
+import { filterAdvertisement } from '@pushgate/protocol';
+import { UpstreamError, type Upstream } from '@pushgate/relay';
+import type { GitRoute } from './route';
+
+/** Everything a git service needs to serve one request. */
+export interface GitCall {
+  readonly route: GitRoute;
+  readonly upstream: Upstream;
+  readonly requestId: string;
+  readonly identity: Identity;
+  readonly clientAddr: string | undefined;
+  readonly headers: IncomingHttpHeaders;
+  /** The request body as received (counted by the HTTP layer). */
+  readonly body: Readable;
+  /** Aborted when the client goes away. */
+  readonly signal: AbortSignal;
+  readonly logger: Logger;
+}
+
+/** What the HTTP layer sends back. */
+export type GitReply =
+  /** A streamed answer (normally the upstream's). */
+  | { readonly kind: 'stream'; readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: Readable }
+  /** A complete small answer produced by the gateway itself. */
+  | { readonly kind: 'bytes'; readonly status: number; readonly headers: Readonly<Record<string, string>>; readonly body: Buffer };
+
+/** Facts about a request that only its service knows, for the audit record. */
+export interface GitFacts {
+  readonly refUpdates?: readonly RefUpdate[];
+  readonly pushOptions?: readonly string[];
+  /** The upstream's answer to a relayed push, known once the reply has streamed; always settles. */
+  readonly upstreamReport?: Promise<UpstreamReportRecord>;
+  /** How a push ended (inspection record, refusal, the upstream's report), once its reply has streamed; always settles. */
+  readonly push?: Promise<PushSettlement>;
+}
+
+/** How a push ended, for the audit record and the log. */
+export interface PushSettlement {
+  readonly inspection: InspectionRecord;
+  /** Why the push was refused (it then reached the client as `unpack`/`ng` lines), if it was. */
+  readonly refusal?: unknown;
+  readonly upstreamReport?: UpstreamReportRecord;
+  /** Where the time outside inspection went (the inspection record has its own stages). */
+  readonly timings?: PushTimings;
+}
+
+/** Milliseconds of a push's steps outside inspection, and whether its mirror fetched, for the log line. */
+export interface PushTimings {
+  /** Writing the `push.received` audit event, which must succeed before anything is relayed. */
+  readonly receivedMs: number;
+  /** From sending the push upstream to the end of the upstream's answer; absent when not relayed. */
+  readonly relayMs?: number;
+  /** How the upstream's refs were learnt: `advertisement` (the mirror was current) or `fetch`. */
+  readonly mirror?: MirrorRefsSource;
+}
+
+/**
+ * A service's result: a reply to send, or a failure to render, each with the facts gathered so
+ * far (a push that fails at the upstream is still recorded with its ref updates).
+ */
+export type GitOutcome =
+  | { readonly kind: 'replied'; readonly reply: GitReply; readonly facts: GitFacts }
+  | { readonly kind: 'failed'; readonly error: unknown; readonly facts: GitFacts };
+
+/** Copies the named request headers that are present. */
+export function pickHeaders(headers: IncomingHttpHeaders, names: readonly string[]): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name of names) {
+    const v = headers[name];
+    if (v !== undefined) out[name] = v;
+  }
+  return out;
+}
+
+/**
+ * `GET info/refs?service=…`: the upstream's ref advertisement, checked and filtered on its way
+ * through (SHA-256 repositories refused; for push, capabilities pushgate cannot relay such as
+ * push-cert removed), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
+ * passed on, so the advertisement arrives uncompressed and can be read.
+ */
+export async function serveInfoRefs(call: GitCall & { readonly route: Extract<GitRoute, { kind: 'info-refs' }> }): Promise<GitOutcome> {
+  const res = await call.upstream.request({
+    method: 'GET',
+    repoPath: call.route.repoPath,
+    endpoint: 'info/refs',
+    query: `service=${call.route.service}`,
+    headers: pickHeaders(call.headers, ['accept', 'git-protocol', 'user-agent', 'pragma', 'cache-control']),
+    requestId: call.requestId,
+    signal: call.signal,
+  });
+  let filtered;
+  try {
+    filtered = await filterAdvertisement(res.body, { service: call.route.service });
+  } catch (e) {
+    res.body.destroy();
+    throw advertisementError(e, call);
+  }
+  // The capability list may have changed length, so the upstream's Content-Length no longer holds.
+  const { 'content-length': _length, ...headers } = res.headers;
+  return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(filtered.body) }, facts: {} };
+}
+
+/** An upstream advertisement the gateway cannot pass on: unsupported repositories stay the client's to read, garbage is the upstream's fault. */
+function advertisementError(e: unknown, call: GitCall): unknown {
+  if (!isPushgateError(e) || e instanceof UpstreamError) return e;
+  if (e.code === 'PROTO_UNSUPPORTED_OBJECT_FORMAT' || e.code === 'PROTO_UNSUPPORTED_VERSION') return e;
+  return new UpstreamError(
+    'UPSTREAM_BAD_ANSWER',
+    `upstream "${call.upstream.name}" sent a ref advertisement that is not valid: ${e.message}`,
+    { upstream: call.upstream.name, path: call.route.repoPath },
+    e,
+  );
+}
+
+/** `POST git-upload-pack`: fetch and clone negotiation and the pack, streamed through as is. */
+export async function serveUploadPack(call: GitCall): Promise<GitOutcome> {
+  const res = await call.upstream.request({
+    method: 'POST',
+    repoPath: call.route.repoPath,
+    endpoint: 'git-upload-pack',
+    // The body is passed unchanged, so its length and encoding stay true.
+    headers: pickHeaders(call.headers, ['content-type', 'content-encoding', 'content-length', 'accept', 'accept-encoding', 'git-protocol', 'user-agent']),
+    body: call.body,
+    requestId: call.requestId,
+    signal: call.signal,
+  });
+  return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers: res.headers, body: res.body }, facts: {} };
+}
