@@ -1,0 +1,145 @@
+/**
+ * `npm run bench`: builds the CLI bundle (`npm run build`), then runs the clone, pack and push
+ * benchmarks one after another (each in its own process, each writing its own section of
+ * docs/BENCHMARKS.md), and finally writes the page's header: how to reproduce the results, and
+ * with what commands and on what machine they were made.
+ *
+ *   npm run bench [-- --only clone,pack,push] [--runs N] [--database postgres|pglite|both]
+ *                 [--quick] [--no-write] [--skip-build]
+ *
+ * The defaults take about 20 minutes on 2 cores (plus a few minutes, once, to generate the
+ * synthetic repositories into .bench/). `--runs` sets every benchmark's run count (the one-commit
+ * pushes run 7× as many); `--quick` is a smoke test (fewer runs, no isomorphic-git, no large
+ * pack, no ~200 MB push) whose results are printed but not written.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { BENCHMARKS_PATH, ROOT, load, machine } from './common';
+
+const BENCHES = ['clone', 'pack', 'push'] as const;
+type Bench = (typeof BENCHES)[number];
+
+const { values } = parseArgs({
+  options: {
+    only: { type: 'string', default: BENCHES.join(',') },
+    runs: { type: 'string' },
+    database: { type: 'string', default: 'both' },
+    quick: { type: 'boolean', default: false },
+    'no-write': { type: 'boolean', default: false },
+    'skip-build': { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
+  },
+});
+if (values.help) {
+  process.stdout.write('Usage: npm run bench [-- --only clone,pack,push] [--runs N] [--database postgres|pglite|both] [--quick] [--no-write] [--skip-build]\n');
+  process.exit(0);
+}
+const only = values.only.split(',').map((b) => b.trim());
+for (const b of only) if (!(BENCHES as readonly string[]).includes(b)) throw new Error(`--only: unknown benchmark ${b} (${BENCHES.join(', ')})`);
+const noWrite = values['no-write'] || values.quick;
+const runs = values.runs === undefined ? undefined : Number(values.runs);
+if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) throw new Error('--runs: a positive integer');
+const log = (s: string): void => void process.stderr.write(`${s}\n`);
+
+/** The arguments each benchmark runs with; what the header quotes. */
+function argsOf(bench: Bench): string[] {
+  const write = noWrite ? ['--no-write'] : [];
+  switch (bench) {
+    case 'clone': {
+      // Clone measures the relay of a fetch: one store is enough (the audit record is written after the clone).
+      const database = values.database === 'both' ? 'postgres' : values.database;
+      return ['--runs', String(runs ?? (values.quick ? 3 : 9)), '--database', database, ...write];
+    }
+    case 'pack':
+      return ['--runs', String(runs ?? (values.quick ? 1 : 3)), ...(values.quick ? ['--skip-isogit', '--skip-large'] : []), ...write];
+    case 'push': {
+      const n = runs ?? (values.quick ? 1 : 3);
+      const small = values.quick ? 5 : Math.max(21, n * 7);
+      return ['--runs', String(n), '--small-runs', String(small), '--database', values.database, ...(values.quick ? ['--only', 'large,small'] : []), ...write];
+    }
+  }
+}
+
+/** Runs `command args` with the terminal attached; rejects on a non-zero exit. */
+function run(command: string, args: readonly string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { cwd: ROOT, stdio: 'inherit' });
+    child.on('error', reject);
+    child.on('exit', (code, signal) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`})`))));
+  });
+}
+
+/** Replaces everything before the first `## ` section of docs/BENCHMARKS.md. */
+async function writeHeader(header: string): Promise<void> {
+  const existing = existsSync(BENCHMARKS_PATH) ? await readFile(BENCHMARKS_PATH, 'utf8') : '';
+  const first = existing.indexOf('\n## ');
+  const sections = existing.startsWith('## ') ? existing : first === -1 ? '' : existing.slice(first + 1);
+  await writeFile(BENCHMARKS_PATH, `${header.trimEnd()}\n\n${sections}`);
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const loadBefore = load();
+  if (!values['skip-build']) {
+    log('> npm run build');
+    await run('npm', ['run', 'build']);
+  }
+  const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+  const commands: string[] = [];
+  for (const bench of BENCHES) {
+    if (!only.includes(bench)) continue;
+    const args = argsOf(bench);
+    const shown = `npx tsx scripts/bench/${bench}.ts ${args.filter((a) => a !== '--no-write').join(' ')}`.trim();
+    log(`> ${shown}`);
+    const t = performance.now();
+    await run(process.execPath, [tsx, join('scripts', 'bench', `${bench}.ts`), ...args]);
+    log(`< ${bench}: ${((performance.now() - t) / 60_000).toFixed(1)} min`);
+    commands.push(shown);
+  }
+  const minutes = (performance.now() - started) / 60_000;
+  log(`all benchmarks: ${minutes.toFixed(1)} min`);
+  if (noWrite) return;
+  const gitVersion = await new Promise<string>((resolve) => {
+    const child = spawn('git', ['--version']);
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', () => resolve(out.trim()));
+  });
+  const date = new Date().toISOString().slice(0, 10);
+  await writeHeader(`# Benchmarks
+
+How pushgate's costs compare with git's own, measured side by side in one run on deterministic
+synthetic repositories (scripts/synth/repo.ts, generated once and cached under \`.bench/\`). The
+machine the numbers come from is shared and small, so every figure is a median over alternating
+runs, and the ratios are what to compare across machines.
+
+To reproduce everything (about 20 minutes on 2 cores, plus a few minutes once to generate the
+repositories; PostgreSQL at 127.0.0.1:5432, or set PUSHGATE_BENCH_PG_URL):
+
+    npm run bench
+
+which builds the bundle and runs, one after another (each writes its own section below):
+
+${commands.map((c) => `    ${c}`).join('\n')}
+
+\`npm run bench -- --only push\` runs one of them, \`--runs N\` changes the run counts, \`--database
+pglite|postgres|both\` the gateway's audit store, \`--quick\` is a smoke test that writes nothing.
+
+Last full run: ${date}, ${minutes.toFixed(0)} minutes, on ${machine(gitVersion)}; 1-minute load
+average ${loadBefore.toFixed(2)} at the start, ${load().toFixed(2)} at the end.
+
+- [Clone through the gateway](#clone-through-the-gateway): a fetch relayed, against the same clone direct.
+- [Pack inspection](#pack-inspection): indexing a pushed pack, and the whole inspection, against \`git index-pack\`.
+- [Push through the gateway](#push-through-the-gateway): pushes inspected and relayed, against the same pushes direct; the gateway's memory.
+`);
+  log(`wrote the header of ${BENCHMARKS_PATH}`);
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
