@@ -14,8 +14,14 @@ export type GitService = 'git-upload-pack' | 'git-receive-pack';
 
 /** How a request ended, from the gateway's point of view. */
 export type RequestOutcome =
-  /** Served (the upstream's answer, whatever it said inside the git protocol, reached the client). */
+  /** Served: the upstream's answer reached the client, and for a push it applied every ref update. */
   | 'ok'
+  /**
+   * A push relayed whose updates the upstream refused, all or some, inside the git protocol: its
+   * report said `unpack <error>` or `ng` for a ref, or it aborted the push (`ERR`, band 3).
+   * The HTTP status is 200; the upstream's answer is in the event's `upstreamReport`.
+   */
+  | 'upstream-rejected'
   /** No valid token: 401. */
   | 'unauthenticated'
   /** The request itself was malformed or not allowed (bad path, unknown upstream, undecodable push). */
@@ -80,6 +86,14 @@ export type UpstreamReportRecord =
   | { readonly kind: 'no-report'; readonly messages: readonly string[] }
   /** The answer could not be read (cut off, malformed, too long); it still reached the client as it was. */
   | { readonly kind: 'unreadable'; readonly reason: string };
+
+/** Whether an upstream's answer to a relayed push refused any of it (see 'upstream-rejected'). */
+export function upstreamRejected(report: UpstreamReportRecord | undefined): boolean {
+  if (report === undefined) return false;
+  if (report.kind === 'fatal') return true;
+  if (report.kind !== 'report') return false;
+  return report.unpack !== 'ok' || report.refs.some((r) => r.status !== 'ok');
+}
 
 /** Who sent a request and from where. */
 export interface RequestOrigin {

@@ -147,6 +147,8 @@ describe.each(backends.map((db) => [db.name, db] as const))('through the gateway
     // the audit record has every push with its ref updates and options, and what the upstream answered
     const rows = await h.auditRows();
     const blockedRow = rows.find((r) => r.kind === 'http.request' && r.refUpdates?.some((u) => u.ref === 'refs/heads/blocked'))!;
+    expect(blockedRow.outcome).toBe('upstream-rejected');
+    expect(blockedRow.httpStatus).toBe(200);
     expect(blockedRow.detail).toMatchObject({
       upstreamReport: {
         kind: 'report',
@@ -163,6 +165,7 @@ describe.each(backends.map((db) => [db.name, db] as const))('through the gateway
     const report = (multi.detail as { upstreamReport: { kind: string; refs: { ref: string; status: string }[] } }).upstreamReport;
     expect(report.kind).toBe('report');
     expect(report.refs.map((r) => `${r.status} ${r.ref}`).sort()).toEqual(['ok refs/heads/a', 'ok refs/heads/b', 'ok refs/heads/main']);
+    expect(multi.outcome).toBe('ok');
     expect(multi.detail).toMatchObject({ pushOptions: ['ci.skip', 'agent-session=1234'] });
     const deletion = pushes.find((r) => r.refUpdates!.some((u) => u.ref === 'refs/heads/feature' && /^0+$/.test(u.newOid)));
     expect(deletion).toBeDefined();

@@ -11,7 +11,7 @@ import { pipeline } from 'node:stream/promises';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { isPushgateError, type Identity, type Limits, type Logger } from '@pushgate/core';
 import type { Authenticator } from '@pushgate/auth';
-import type { AuditRecorder, GitService, RequestOutcome } from '@pushgate/audit';
+import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome } from '@pushgate/audit';
 import type { Database } from '@pushgate/store';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply } from './git';
@@ -182,7 +182,9 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   // A push refused inside the protocol (`unpack`/`ng` lines, HTTP 200) is recorded with its reason.
   if (error === undefined && settlement?.refusal !== undefined) error = settlement.refusal;
 
-  const outcome = classify(error, abort.signal.aborted);
+  const served = classify(error, abort.signal.aborted);
+  // Relayed, and the upstream said no to some of it: recorded as such, not as a push that landed.
+  const outcome: RequestOutcome = served === 'ok' && upstreamRejected(upstreamReport) ? 'upstream-rejected' : served;
   // A client that went away is recorded by the outcome alone; the stream error it caused says nothing more.
   if (outcome === 'aborted' && !isPushgateError(error)) error = undefined;
   const status = res.statusCode;

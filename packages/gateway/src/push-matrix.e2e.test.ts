@@ -301,7 +301,7 @@ const scenarios: Scenario[] = [
       expect(p.stderr).toContain('remote: blocked by upstream policy');
       expect(await m.upstreamRefs()).toEqual(before);
       // Inspected and relayed: the refusal is the upstream's, recorded as it answered.
-      expect(p.row.outcome).toBe('ok');
+      expect(p.row.outcome).toBe('upstream-rejected');
       const report = (p.row.detail as { upstreamReport: { refs: { ref: string; status: string }[] } }).upstreamReport;
       expect(report.refs.map((r) => `${r.status} ${r.ref}`).sort()).toEqual(['ng refs/heads/atomic-ok', 'ng refs/heads/blocked']);
       await expectSummaryMatchesGit(m, p);
