@@ -41,6 +41,20 @@ export class ClientProgress {
     this.last = undefined;
   }
 
+  /**
+   * Ends the current stage's line for a push that was refused: ", done." only if the stage had
+   * reached its total; otherwise where it stopped (a push refused at 41% must not read as 100%
+   * indexed), as git's meter is left when a command dies.
+   */
+  abandon(): void {
+    if (this.stage === undefined || this.last === undefined) return;
+    const last = this.last;
+    if (last.total !== undefined && last.done === last.total) return this.finish();
+    this.write(`${render(last)}\n`);
+    this.stage = undefined;
+    this.last = undefined;
+  }
+
   /** A whole line of its own (after finishing any stage in progress). */
   line(text: string): void {
     this.finish();

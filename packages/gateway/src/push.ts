@@ -215,12 +215,13 @@ async function* relayBody(commands: Buffer, packPath: string | undefined): Async
 
 /** Finishes a streamed answer: the upstream's answer appended, or the refusal as git reports it. */
 async function streamEnd(end: PushEnd, out: PassThrough, call: GitCall, request: ReceivePackRequest, progress: ClientProgress, receivedMs: number): Promise<PushSettlement> {
-  progress.finish();
   if (end.kind === 'refused') {
+    progress.abandon();
     const { report, lines } = refusal(request, end.error, call.requestId);
     if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
     return { inspection: end.inspection, refusal: end.error, timings: timingsOf(receivedMs, end) };
   }
+  progress.finish();
   try {
     await pipeline(end.body, out);
   } catch {
