@@ -1,16 +1,16 @@
 /**
- * `npm run bench`: builds the CLI bundle (`npm run build`), then runs the clone, pack and push
- * benchmarks one after another (each in its own process, each writing its own section of
+ * `npm run bench`: builds the CLI bundle (`npm run build`), then runs the clone, pack, push and
+ * memory benchmarks one after another (each in its own process, each writing its own section of
  * docs/BENCHMARKS.md), and finally writes the page's header: how to reproduce the results, and
  * with what commands and on what machine they were made.
  *
- *   npm run bench [-- --only clone,pack,push] [--runs N] [--database postgres|pglite|both]
+ *   npm run bench [-- --only clone,pack,push,memory] [--runs N] [--database postgres|pglite|both]
  *                 [--quick] [--no-write] [--skip-build]
  *
  * The defaults take about 20 minutes on 2 cores (plus a few minutes, once, to generate the
  * synthetic repositories into .bench/). `--runs` sets every benchmark's run count (the one-commit
  * pushes run 7× as many); `--quick` is a smoke test (fewer runs, no isomorphic-git, no large
- * pack, no ~200 MB push) whose results are printed but not written.
+ * pack, no ~200 MB push, no memory breakdown) whose results are printed but not written.
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { BENCHMARKS_PATH, ROOT, load, machine } from './common';
 
-const BENCHES = ['clone', 'pack', 'push'] as const;
+const BENCHES = ['clone', 'pack', 'push', 'memory'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -35,7 +35,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npm run bench [-- --only clone,pack,push] [--runs N] [--database postgres|pglite|both] [--quick] [--no-write] [--skip-build]\n');
+  process.stdout.write('Usage: npm run bench [-- --only clone,pack,push,memory] [--runs N] [--database postgres|pglite|both] [--quick] [--no-write] [--skip-build]\n');
   process.exit(0);
 }
 const only = values.only.split(',').map((b) => b.trim());
@@ -61,6 +61,8 @@ function argsOf(bench: Bench): string[] {
       const small = values.quick ? 5 : Math.max(21, n * 7);
       return ['--runs', String(n), '--small-runs', String(small), '--database', values.database, ...(values.quick ? ['--only', 'large,small'] : []), ...write];
     }
+    case 'memory':
+      return [...write];
   }
 }
 
@@ -92,6 +94,8 @@ async function main(): Promise<void> {
   const commands: string[] = [];
   for (const bench of BENCHES) {
     if (!only.includes(bench)) continue;
+    // The memory breakdown is of the ~200 MB push, which a quick run leaves out.
+    if (bench === 'memory' && values.quick) continue;
     const args = argsOf(bench);
     const shown = `npx tsx scripts/bench/${bench}.ts ${args.filter((a) => a !== '--no-write').join(' ')}`.trim();
     log(`> ${shown}`);
@@ -135,6 +139,7 @@ average ${loadBefore.toFixed(2)} at the start, ${load().toFixed(2)} at the end.
 - [Clone through the gateway](#clone-through-the-gateway): a fetch relayed, against the same clone direct.
 - [Pack inspection](#pack-inspection): indexing a pushed pack, and the whole inspection, against \`git index-pack\`.
 - [Push through the gateway](#push-through-the-gateway): pushes inspected and relayed, against the same pushes direct; the gateway's memory.
+- [Memory of a large inspection](#memory-of-a-large-inspection): where the peak of the ~200 MB push's inspection goes.
 `);
   log(`wrote the header of ${BENCHMARKS_PATH}`);
 }
