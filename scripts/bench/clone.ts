@@ -17,19 +17,29 @@
  */
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
-import { cpus, loadavg, totalmem, tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import pg from 'pg';
 import { issueToken, loadOrCreateSigningKeys } from '@pushgate/auth';
 import { createGitEnv, defaultBundlePath, startGateway, startGitUpstream } from '@pushgate/testkit';
 import { ensureRepo, type SynthRepo } from '../synth/repo';
-import { GATEWAY_NODE_OPTIONS } from './common';
+import {
+  GATEWAY_NODE_OPTIONS,
+  MB,
+  createDatabase,
+  databaseConfig,
+  dropDatabase,
+  load,
+  machine,
+  median,
+  memory,
+  postgresAvailable,
+  resetPeak,
+  writeSection,
+  type BenchDatabase,
+} from './common';
 
-const MB = 1024 * 1024;
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SECTION = '## Clone through the gateway';
 
 const { values } = parseArgs({
@@ -51,43 +61,14 @@ const runs = Number(values.runs);
 const params = { seed: Number(values.seed), commits: Number(values.commits), packBytes: Number(values.megabytes) * 1e6 };
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 
-async function memory(pid: number): Promise<{ rss: number; hwm: number }> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)![1]) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-async function pgAdmin(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end().catch(() => undefined);
+/** PostgreSQL unless asked for the embedded store, or unless PostgreSQL does not answer and was not asked for. */
+async function chooseDatabase(): Promise<BenchDatabase> {
+  if (values.database === 'pglite') return createDatabase('pglite');
+  if (values.database !== 'postgres' && !(await postgresAvailable())) {
+    log('PostgreSQL unavailable; using the embedded database');
+    return createDatabase('pglite');
   }
-}
-
-async function chooseDatabase(): Promise<{ kind: 'postgres'; adminUrl: string; name: string; url: string } | { kind: 'pglite' }> {
-  const adminUrl = process.env.PUSHGATE_BENCH_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-  if (values.database === 'pglite') return { kind: 'pglite' };
-  try {
-    const name = `pushgate_bench_${randomBytes(5).toString('hex')}`;
-    await pgAdmin(adminUrl, `CREATE DATABASE ${name}`);
-    const url = new URL(adminUrl);
-    url.pathname = `/${name}`;
-    return { kind: 'postgres', adminUrl, name, url: url.toString() };
-  } catch (e) {
-    if (values.database === 'postgres') throw e;
-    log(`PostgreSQL unavailable (${(e as Error).message}); using the embedded database`);
-    return { kind: 'pglite' };
-  }
+  return createDatabase('postgres');
 }
 
 async function main(): Promise<void> {
@@ -108,7 +89,7 @@ async function main(): Promise<void> {
       publicUrl: 'http://pushgate.bench',
       upstreams: [{ name: 'local', url: upstream.url, passwordEnv: 'BENCH_UPSTREAM_PASSWORD' }],
       log: { level: 'info' },
-      ...(database.kind === 'postgres' ? { database: { url: database.url } } : {}),
+      ...databaseConfig(database),
     },
     env: { BENCH_UPSTREAM_PASSWORD: secret },
   });
@@ -137,14 +118,14 @@ async function main(): Promise<void> {
     await clone(direct, 'warm-direct', 0);
     await clone(through, 'warm-gateway', 0);
     const baseline = await memory(pid);
-    const loadBefore = loadavg()[0];
+    const loadBefore = load();
     let peak = 0;
     const times = { direct: [] as number[], gateway: [] as number[] };
     for (let i = 0; i < runs; i++) {
       // Alternate which goes first so drift (thermal, page cache, neighbours) hits both alike.
       const order = i % 2 === 0 ? (['direct', 'gateway'] as const) : (['gateway', 'direct'] as const);
       for (const which of order) {
-        if (which === 'gateway') await writeFile(`/proc/${pid}/clear_refs`, '5');
+        if (which === 'gateway') await resetPeak(pid);
         const ms = await clone(which === 'direct' ? direct : through, which, i + 1);
         times[which].push(ms);
         if (which === 'gateway') peak = Math.max(peak, (await memory(pid)).hwm);
@@ -159,7 +140,7 @@ async function main(): Promise<void> {
     const gitVersion = (await git.gitOk(['--version'])).stdout.trim();
     const result = {
       date: new Date().toISOString().slice(0, 10),
-      machine: `${cpus().length} × ${cpus()[0]?.model.trim() ?? 'unknown CPU'}, ${(totalmem() / 1024 ** 3).toFixed(0)} GiB RAM, Node ${process.version}, ${gitVersion}`,
+      machine: machine(gitVersion),
       database: database.kind,
       repo,
       runs,
@@ -168,7 +149,7 @@ async function main(): Promise<void> {
       ratio,
       ratioOfMedians,
       pairRatios,
-      loadAverage: { before: loadBefore, after: loadavg()[0] },
+      loadAverage: { before: loadBefore, after: load() },
       baselineRssMB: baseline.rss / MB,
       peakRssMB: peak / MB,
     };
@@ -177,12 +158,15 @@ async function main(): Promise<void> {
       `median direct ${result.medianDirectS.toFixed(2)} s, through the gateway ${result.medianGatewayS.toFixed(2)} s: median ratio ${ratio.toFixed(3)} (goal ≤ 1.05); ` +
         `gateway RSS ${result.baselineRssMB.toFixed(0)} MB before, peak ${result.peakRssMB.toFixed(0)} MB during clones (goal ≤ 150 MB)`,
     );
-    if (!values['no-write']) await writeSection(result);
+    if (!values['no-write']) {
+      await writeSection(SECTION, section(result));
+      log(`wrote "${SECTION}" in docs/BENCHMARKS.md`);
+    }
   } finally {
     await gateway.stop();
     await upstream.close();
     await git.cleanup();
-    if (database.kind === 'postgres') await pgAdmin(database.adminUrl, `DROP DATABASE IF EXISTS ${database.name} WITH (FORCE)`).catch(() => undefined);
+    await dropDatabase(database);
     await rm(work, { recursive: true, force: true });
   }
 }
@@ -203,11 +187,10 @@ interface Result {
   peakRssMB: number;
 }
 
-async function writeSection(r: Result): Promise<void> {
-  const path = join(ROOT, 'docs', 'BENCHMARKS.md');
-  const existing = existsSync(path) ? await readFile(path, 'utf8') : '# Benchmarks\n';
+/** The "Clone through the gateway" section for `r`. */
+function section(r: Result): string {
   const command = `npm run build && npx tsx scripts/bench/clone.ts --runs ${r.runs} --commits ${r.repo.params.commits} --megabytes ${r.repo.params.packBytes / 1e6} --seed ${r.repo.params.seed} --database ${r.database}`;
-  const section = `${SECTION}
+  return `${SECTION}
 
 \`git clone --bare\` of a synthetic repository (\`ensureRepo\` in scripts/synth/repo.ts: ${r.repo.commits} commits,
 ${r.repo.objects} objects, ${(r.repo.packBytes / MB).toFixed(1)} MiB pack) from a loopback
@@ -236,15 +219,6 @@ Peak RSS is VmHWM from /proc/<pid>/status, reset before each clone through the g
 PGlite audit store instead (\`--database pglite\`) the gateway's RSS is several hundred MB before
 the first request, most of it PGlite's WebAssembly heap; a clone adds as little to it.
 `;
-  const start = existing.indexOf(SECTION);
-  let next: string;
-  if (start === -1) next = `${existing.trimEnd()}\n\n${section}`;
-  else {
-    const after = existing.indexOf('\n## ', start + SECTION.length);
-    next = existing.slice(0, start) + section + (after === -1 ? '' : `\n${existing.slice(after + 1)}`);
-  }
-  await writeFile(path, next.endsWith('\n') ? next : `${next}\n`);
-  log(`wrote "${SECTION}" in ${path}`);
 }
 
 await main();
