@@ -2,7 +2,6 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import {
   MAX_AUDIT_PAGE,
-  StoreError,
   appendAuditEvent,
   listAuditEvents,
   migrate,
@@ -11,17 +10,7 @@ import {
   type AuditEventRow,
   type Database,
 } from './index';
-import { testDatabases } from './testing';
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(StoreError);
-    return e as StoreError;
-  }
-  throw new Error('expected a rejection');
-}
+import { rejection, testDatabases } from './testing';
 
 const OLD = 'a'.repeat(40);
 const NEW = 'b'.repeat(40);

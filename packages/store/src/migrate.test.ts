@@ -1,17 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { LogFields, Logger } from '@pushgate/core';
-import { MIGRATIONS, StoreError, appliedMigrations, migrate, migrationChecksum, type Database, type Migration } from './index';
-import { testDatabases } from './testing';
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(StoreError);
-    return e as StoreError;
-  }
-  throw new Error('expected a rejection');
-}
+import { MIGRATIONS, appliedMigrations, migrate, migrationChecksum, type Database, type Migration } from './index';
+import { rejection, testDatabases } from './testing';
 
 function recordingLogger(lines: { message: string; fields?: LogFields }[]): Logger {
   const log = (message: string, fields?: LogFields) => void lines.push({ message, fields });

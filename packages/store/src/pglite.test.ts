@@ -4,17 +4,8 @@ import { spawn, spawnSync } from 'node:child_process';
 import { access, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { StoreError, openDatabase } from './index';
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(StoreError);
-    return e as StoreError;
-  }
-  throw new Error('expected a rejection');
-}
+import { openDatabase } from './index';
+import { rejection } from './testing';
 
 const exists = (path: string) => access(path).then(() => true, () => false);
 

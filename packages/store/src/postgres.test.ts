@@ -7,19 +7,9 @@ import { createServer } from 'node:net';
 import { Client } from 'pg';
 import type { LogFields, Logger } from '@pushgate/core';
 import { StoreError, openDatabase, type Database } from './index';
-import { testDatabases, testPgUrl } from './testing';
+import { rejection, testDatabases, testPgUrl } from './testing';
 
 const PASSWORD = 'hunter2-S3cret';
-
-async function rejection(p: Promise<unknown>): Promise<StoreError> {
-  try {
-    await p;
-  } catch (e) {
-    expect(e).toBeInstanceOf(StoreError);
-    return e as StoreError;
-  }
-  throw new Error('expected a rejection');
-}
 
 function expectNoPassword(e: StoreError): void {
   expect(e.message).not.toContain(PASSWORD);

@@ -25,7 +25,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from 'pg';
 import type { Database, DatabaseKind, OpenDatabaseOptions } from './database';
-import { describe as describeError } from './errors';
+import { StoreError, describe as describeError } from './errors';
 import { openPglite } from './pglite';
 import { openPostgres } from './postgres';
 import { maskDatabaseUrl } from './url';
@@ -171,4 +171,15 @@ export async function testDatabases(env: NodeJS.ProcessEnv = process.env): Promi
   }
   backends.push(postgresTestDatabase(adminUrl));
   return backends;
+}
+
+/** The StoreError `p` rejects with; fails when it resolves, or rejects with anything else. */
+export async function rejection(p: Promise<unknown>): Promise<StoreError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof StoreError) return e;
+    throw new Error(`expected a StoreError, got ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+  }
+  throw new Error('expected a rejection');
 }
