@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNode } from 'yaml';
 import { z } from 'zod';
 import { DEFAULT_LIMITS, PushgateError, type Limits } from '@pushgate/core';
+import type { IssuerConfig } from '@pushgate/auth';
 import type { UpstreamEndpoint } from '@pushgate/relay';
 import { isAddressOrCidr } from './client-address';
 
@@ -188,16 +189,8 @@ export interface GatewayConfig {
   readonly secretValues: readonly string[];
 }
 
-/** An external issuer with its JWKS file path made absolute. */
-export interface ResolvedIssuer {
-  readonly issuer: string;
-  readonly audience: string | readonly string[];
-  readonly jwksUri?: string;
-  readonly jwksFile?: string;
-  readonly algorithms?: readonly string[];
-  readonly groupsClaim?: string;
-  readonly emailClaim?: string;
-}
+/** An external issuer as the authenticator takes it, with its JWKS file path made absolute. */
+export type ResolvedIssuer = Pick<IssuerConfig, 'issuer' | 'audience' | 'jwksUri' | 'jwksFile' | 'algorithms' | 'groupsClaim' | 'emailClaim'>;
 
 /** The default audience of gateway-issued tokens. */
 export const DEFAULT_GATEWAY_AUDIENCE = 'pushgate';
