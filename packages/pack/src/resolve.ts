@@ -90,7 +90,7 @@ export async function resolveDeltas(
   // Children by base id (OBJ_REF_DELTA), sorted by that id for binary search.
   const refs = await sortRefDeltas(table);
 
-  const scratch: Scratch = { input: Buffer.allocUnsafe(Math.min(opts.readBytes, 1 << 16)), output: Buffer.allocUnsafe(1 << 16) };
+  const scratch: Scratch = { input: Buffer.allocUnsafe(Math.min(opts.readBytes, 1 << 16)), output: Buffer.allocUnsafe(1 << 16), windows: new PackWindows() };
   let resolved = 0;
   let maxDepth = 0;
   const maxDeltaDepth = limits.maxDeltaDepth;
@@ -262,19 +262,63 @@ async function sortRefDeltas(table: EntryTable): Promise<RefDeltas> {
   return new RefDeltas(count, entries, oids);
 }
 
-/** Buffers reused across entries: compressed input, and the output of deltas applied at once. */
+/** Buffers reused across entries: compressed input, the output of deltas applied at once, and windows of the pack file. */
 interface Scratch {
   input: Buffer;
   output: Buffer;
+  readonly windows: PackWindows;
 }
 
 /** Deltas up to this size inflate into the reused output buffer. */
 const REUSED_OUTPUT_MAX = 1 << 20;
 
+/** Bytes of the pack file one window holds, and windows kept (1 MiB in all). */
+const WINDOW_BYTES = 64 * 1024;
+const WINDOW_COUNT = 16;
+
+/**
+ * The last few stretches of the pack file read, least recently used replaced first. The walk
+ * re-reads entries in the order of their bases, not of the file, but a base's deltas and their
+ * own deltas mostly lie near each other (git writes a delta soon after its base): one read of a
+ * window serves many small entries, where a read per entry costs a system call each. On the
+ * 79k-object thin push of scripts/bench/pack.ts 72% of the re-read entries come from a window (a
+ * fifth of the reads), and indexing in-process took ~5% less (2.32 → 2.20 s, medians of 4
+ * alternating runs; in the benchmark's own runs the difference is within its noise); larger
+ * windows read more than they save (256 KiB × 8: 84% from a window, 2.4 GB read from the page cache).
+ */
+class PackWindows {
+  private readonly starts = new Float64Array(WINDOW_COUNT).fill(-1);
+  private readonly lengths = new Float64Array(WINDOW_COUNT);
+  private readonly used = new Float64Array(WINDOW_COUNT);
+  private readonly bufs: Buffer[] = [];
+  private clock = 0;
+
+  /** A window holding the file's bytes [at, end) (end - at ≤ WINDOW_BYTES), and where `at` is in it. */
+  find(fd: number, at: number, end: number): { buf: Buffer; from: number } {
+    for (let w = 0; w < WINDOW_COUNT; w++) {
+      const start = this.starts[w];
+      if (start >= 0 && start <= at && end <= start + this.lengths[w]) {
+        this.used[w] = ++this.clock;
+        return { buf: this.bufs[w], from: at - start };
+      }
+    }
+    let w = 0;
+    for (let k = 1; k < WINDOW_COUNT; k++) if (this.used[k] < this.used[w]) w = k;
+    const buf = (this.bufs[w] ??= Buffer.allocUnsafeSlow(WINDOW_BYTES));
+    // From the entry on: what follows it is what the walk most likely reads next.
+    const got = readSync(fd, buf, 0, WINDOW_BYTES, at);
+    if (got < end - at) throw new PackError('PACK_TRUNCATED', `pack file changed while indexing: short read at offset ${at}`, { offset: at });
+    this.starts[w] = at;
+    this.lengths[w] = got;
+    this.used[w] = ++this.clock;
+    return { buf, from: 0 };
+  }
+}
+
 /**
  * Inflates entry `i` again from the pack file with positional reads (pass 1 proved its bytes
- * sound and found where they end), reading at most 1 MiB at a time. With `transient`, the result
- * may be the reused output buffer, valid until the next call.
+ * sound and found where they end): from a window when it fits in one, else at most 1 MiB at a
+ * time. With `transient`, the result may be the reused output buffer, valid until the next call.
  */
 function inflateEntryAt(fd: number, table: EntryTable, i: number, inflater: Inflater, scratch: Scratch, transient: boolean): Buffer {
   const size = table.sizes[i];
@@ -294,6 +338,12 @@ function inflateEntryAt(fd: number, table: EntryTable, i: number, inflater: Infl
   let outPos = 0;
   inflater.reset();
   let status = 'more';
+  if (total <= WINDOW_BYTES) {
+    const w = scratch.windows.find(fd, at, end);
+    status = inflater.step(w.buf, w.from, w.from + total, out, 0, size + 1, offset);
+    outPos = inflater.produced;
+    at = end;
+  }
   while (at < end) {
     const want = Math.min(buf.length, end - at);
     const got = readSync(fd, buf, 0, want, at);
