@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { DEFAULT_LIMITS, LimitError, type Oid, type ProgressEvent, type RefUpdate } from '@pushgate/core';
 import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
-import { PushScenario } from './git-fixture.test-support';
-import { ChangesError, buildChangeSet, summarize, type ChangeSet, type ChangeSetOptions, type FileChange, type RefChange } from './index';
+import { PushScenario, inspectScenario as inspect } from './git-fixture.test-support';
+import { ChangesError, buildChangeSet, summarize, type ChangeSet, type FileChange, type RefChange } from './index';
 
 // Pushes made with the real git CLI against a bare "mirror": the change set must say what git
 // itself says about the same commits.
@@ -17,37 +17,6 @@ function scenario(prefix: string, seed?: Parameters<typeof PushScenario.create>[
   const s = PushScenario.create(prefix, seed);
   scenarios.push(s);
   return s;
-}
-
-interface InspectOptions {
-  readonly old?: Record<string, string>;
-  readonly options?: ChangeSetOptions;
-  readonly limits?: Partial<typeof DEFAULT_LIMITS>;
-  readonly onProgress?: (e: ProgressEvent) => void;
-  readonly signal?: AbortSignal;
-}
-
-async function inspect(s: PushScenario, updates: Record<string, string | null>, o: InspectOptions = {}): Promise<ChangeSet> {
-  const limits = { ...DEFAULT_LIMITS, ...o.limits };
-  const mirror = GitDirObjectStore.open(s.mirror.dir, { limits });
-  const { commands, pack } = await s.receive(updates, mirror, o.old);
-  const pushed = pack ? PushedPackStore.open(pack.packPath, pack.idxPath, { limits, base: mirror }) : undefined;
-  try {
-    return await buildChangeSet({
-      commands: commands as RefUpdate[],
-      store: pushed ? pushed.withBase() : mirror,
-      mirror,
-      mirrorGitDir: s.mirror.dir,
-      upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
-      limits,
-      ...(o.options ? { options: o.options } : {}),
-      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-      ...(o.signal ? { signal: o.signal } : {}),
-    });
-  } finally {
-    pushed?.close();
-    mirror.close();
-  }
 }
 
 function ref(cs: ChangeSet, name: string): RefChange {

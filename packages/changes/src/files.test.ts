@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Oid, type RefUpdate } from '@pushgate/core';
 import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
-import { PushScenario } from './git-fixture.test-support';
+import { PushScenario, inspectScenario } from './git-fixture.test-support';
 import { buildChangeSet, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
 
 // File-level changes, one kind at a time, each compared with what git prints for the same commit.
@@ -22,23 +22,7 @@ function scenario(prefix: string): PushScenario {
 }
 
 async function pushHead(s: PushScenario, options?: ChangeSetOptions, refName = 'refs/heads/main', rev = 'HEAD'): Promise<ChangeSet> {
-  const mirror = GitDirObjectStore.open(s.mirror.dir, { limits: DEFAULT_LIMITS });
-  const { commands, pack } = await s.receive({ [refName]: s.rev(rev) }, mirror);
-  const pushed = pack ? PushedPackStore.open(pack.packPath, pack.idxPath, { limits: DEFAULT_LIMITS, base: mirror }) : undefined;
-  try {
-    return await buildChangeSet({
-      commands: commands as RefUpdate[],
-      store: pushed ? pushed.withBase() : mirror,
-      mirror,
-      mirrorGitDir: s.mirror.dir,
-      upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
-      limits: DEFAULT_LIMITS,
-      ...(options ? { options } : {}),
-    });
-  } finally {
-    pushed?.close();
-    mirror.close();
-  }
+  return inspectScenario(s, { [refName]: s.rev(rev) }, options ? { options } : {});
 }
 
 /** Pushes exactly `objects` (packed without walking them) for `updates`. */

@@ -1,14 +1,15 @@
 /**
  * Test support (imported only by tests): the git fixtures of @pushgate/objects (repositories
  * built with the real git CLI, isolated and with fixed dates; thin packs as `git push` sends
- * them), and PushScenario, a push as the gateway receives it, for change-set tests.
+ * them), PushScenario, a push as the gateway receives it, and inspectScenario, its change set.
  */
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_LIMITS } from '@pushgate/core';
-import { checkObject, type ObjectStore } from '@pushgate/objects';
+import { DEFAULT_LIMITS, type Oid, type ProgressEvent, type RefUpdate } from '@pushgate/core';
+import { GitDirObjectStore, PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
 import { GitFixture } from '@pushgate/objects/test-support';
 import { indexPack } from '@pushgate/pack';
+import { buildChangeSet, type ChangeSet, type ChangeSetOptions } from './index';
 
 export { GitFixture, thinPack, type PackFiles } from '@pushgate/objects/test-support';
 
@@ -106,5 +107,39 @@ export class PushScenario {
     }
     this.mirror.cleanup();
     this.work.cleanup();
+  }
+}
+
+/** What inspectScenario passes on. */
+export interface InspectOptions {
+  /** Old values to claim for refs (default: the mirror's). */
+  readonly old?: Record<string, string>;
+  readonly options?: ChangeSetOptions;
+  readonly limits?: Partial<typeof DEFAULT_LIMITS>;
+  readonly onProgress?: (e: ProgressEvent) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The change set of pushing `updates` from the scenario's clone, as the gateway builds it (pushed pack ∪ mirror). */
+export async function inspectScenario(s: PushScenario, updates: Record<string, string | null>, o: InspectOptions = {}): Promise<ChangeSet> {
+  const limits = { ...DEFAULT_LIMITS, ...o.limits };
+  const mirror = GitDirObjectStore.open(s.mirror.dir, { limits });
+  const { commands, pack } = await s.receive(updates, mirror, o.old);
+  const pushed = pack ? PushedPackStore.open(pack.packPath, pack.idxPath, { limits, base: mirror }) : undefined;
+  try {
+    return await buildChangeSet({
+      commands: commands as RefUpdate[],
+      store: pushed ? pushed.withBase() : mirror,
+      mirror,
+      mirrorGitDir: s.mirror.dir,
+      upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
+      limits,
+      ...(o.options ? { options: o.options } : {}),
+      ...(o.onProgress ? { onProgress: o.onProgress } : {}),
+      ...(o.signal ? { signal: o.signal } : {}),
+    });
+  } finally {
+    pushed?.close();
+    mirror.close();
   }
 }
