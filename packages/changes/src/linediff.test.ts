@@ -1,116 +1,148 @@
 import { describe, expect, it } from '@jest/globals';
 import { applyPatch, structuredPatch } from 'diff';
 import fc from 'fast-check';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { addedHunks, countLines, lineDiff as diffBytes, planAddedHunks, planLineDiff } from './linediff';
+import { addedFileDiff, countLines, lineDiff, type LineDiff, type LineDiffOptions } from './linediff';
+import type { AddedLine, DiffHunk } from './types';
 
-const lineDiff = (a: string, b: string, context: number, max: number) => diffBytes(Buffer.from(a), Buffer.from(b), context, max);
+// A histogram diff is not jsdiff's Myers diff: the hunks are checked for what any correct diff
+// must satisfy (they turn the old text into the new one, and say so consistently), and their
+// line counts against git's own histogram diff.
 
-// lineDiff must say what `diff`'s structuredPatch says for the trimmed text, element for element,
-// and the same as a whole-file structuredPatch in line counts and in what the hunks rebuild.
-
-const lines = fc.array(fc.constantFrom('a\n', 'b\n', 'c\n', 'x', 'dup\n', '\n', 'r\r\n', 'r\r', '\r\n'), { maxLength: 30 }).map((xs) => xs.join(''));
-
-/** The reference: trim shared lines keeping `context`, structuredPatch the rest, renumber. */
-function viaJsdiff(a: string, b: string, context: number, maxEditLength: number) {
-  const split = (t: string) => t.match(/[^\n]*\n|[^\n]+$/g) ?? [];
-  const la = split(a);
-  const lb = split(b);
-  let prefix = 0;
-  const shorter = Math.min(la.length, lb.length);
-  while (prefix < shorter && la[prefix] === lb[prefix]) prefix++;
-  let suffix = 0;
-  while (suffix < shorter - prefix && la[la.length - 1 - suffix] === lb[lb.length - 1 - suffix]) suffix++;
-  const start = Math.max(0, prefix - context);
-  const keepEnd = Math.max(0, suffix - context);
-  const patch = structuredPatch('a', 'b', la.slice(start, la.length - keepEnd).join(''), lb.slice(start, lb.length - keepEnd).join(''), undefined, undefined, {
-    context,
-    maxEditLength,
+const lineArb = fc.constantFrom('a\n', 'b\n', 'c\n', 'x', 'dup\n', '\n', '}\n', 'r\r\n', 'r\r', '\r\n');
+const text = fc.array(lineArb, { maxLength: 40 }).map((xs) => xs.join(''));
+/** A text and an edit of it, so both sides share most lines as real edits do. */
+const pair = fc
+  .tuple(
+    fc.array(lineArb, { maxLength: 40 }),
+    fc.array(fc.tuple(fc.nat(), fc.nat({ max: 3 }), fc.array(lineArb, { maxLength: 4 })), { maxLength: 5 }),
+  )
+  .map(([lines, edits]) => {
+    const b = [...lines];
+    for (const [at, remove, insert] of edits) b.splice(at % (b.length + 1), remove, ...insert);
+    return [lines.join(''), b.join('')] as const;
   });
-  return patch?.hunks.map((h) => ({ ...h, oldStart: h.oldStart + start, newStart: h.newStart + start }));
+const texts = fc.oneof(fc.tuple(text, text), pair);
+
+/** Applies hunks with jsdiff, which checks every context and removed line against `a`. */
+function apply(a: string, hunks: readonly DiffHunk[]): string | false {
+  return applyPatch(a, { oldFileName: 'a', newFileName: 'b', oldHeader: undefined, newHeader: undefined, hunks: hunks.map((h) => ({ ...h, lines: [...h.lines] })) }, { autoConvertLineEndings: false });
 }
 
-const plain = (hunks: ReturnType<typeof lineDiff>) => hunks?.map((h) => ({ ...h, lines: [...h.lines] }));
+const signed = (hunks: readonly DiffHunk[], sign: string) => hunks.reduce((n, h) => n + h.lines.filter((l) => l.startsWith(sign)).length, 0);
+
+/** The '+' lines of hunks with their numbers in the new file. */
+function plusLines(hunks: readonly DiffHunk[]): AddedLine[] {
+  const out: AddedLine[] = [];
+  for (const h of hunks) {
+    let n = h.newStart;
+    for (const l of h.lines) {
+      if (l.startsWith('+')) out.push({ line: n++, text: l.slice(1) });
+      else if (l.startsWith(' ')) n++;
+    }
+  }
+  return out;
+}
+
+/** The change set's count of diff text: each hunk line's length + 1, each added line's + 8. */
+const counted = (d: LineDiff) => d.hunks().reduce((n, h) => n + h.lines.reduce((m, l) => m + l.length + 1, 0), 0) + d.addedLines().reduce((n, l) => n + l.text.length + 8, 0);
+
+/** Everything a diff of `a` to `b` must satisfy, whichever algorithm made it. */
+function expectConsistent(a: string, b: string, d: LineDiff): void {
+  const hunks = d.hunks();
+  if (a === b) expect(hunks).toEqual([]);
+  else expect(apply(a, hunks)).toBe(b);
+  expect(d.added).toBe(signed(hunks, '+'));
+  expect(d.removed).toBe(signed(hunks, '-'));
+  expect(d.addedLines()).toEqual(plusLines(hunks));
+  expect(d.bytes).toBe(counted(d));
+}
+
+const diffText = (a: string, b: string, options?: LineDiffOptions) => lineDiff(Buffer.from(a), Buffer.from(b), options);
 
 describe('lineDiff', () => {
-  it('gives the same hunks as structuredPatch on the trimmed text', () => {
+  it('gives hunks that turn the old text into the new one, with counts, added lines and size to match', () => {
     fc.assert(
-      fc.property(lines, lines, fc.integer({ min: 0, max: 4 }), (a, b, context) => {
-        expect(plain(lineDiff(a, b, context, 1_000_000))).toEqual(viaJsdiff(a, b, context, 1_000_000));
+      fc.property(texts, fc.integer({ min: 0, max: 4 }), ([a, b], context) => {
+        const d = diffText(a, b, { context });
+        expectConsistent(a, b, d);
+        expect(d.coarse).toBe(false);
+        // A line is changed on both sides at most once: no more than a whole replacement.
+        expect(d.removed).toBeLessThanOrEqual(countLines(Buffer.from(a)));
+        expect(d.added).toBeLessThanOrEqual(countLines(Buffer.from(b)));
       }),
-      { numRuns: 5000 },
+      { numRuns: 4000 },
     );
   });
 
-  it('gives up exactly where structuredPatch does (maxEditLength)', () => {
+  it('stays correct with a tiny work bound, and says when it replaced a region coarsely', () => {
     fc.assert(
-      fc.property(lines, lines, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 12 }), (a, b, context, max) => {
-        expect(plain(lineDiff(a, b, context, max))).toEqual(viaJsdiff(a, b, context, max));
-      }),
-      { numRuns: 3000 },
-    );
-  });
-
-  it('agrees with structuredPatch on long files with many scattered edits, where jsdiff takes over', () => {
-    const rnd = (seed: number) => () => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
-    for (const [seed, n, edits] of [
-      [1, 400, 20],
-      [2, 2000, 150],
-      [3, 3000, 900],
-      [4, 600, 600],
-    ] as const) {
-      const r = rnd(seed);
-      const a = Array.from({ length: n }, (_, i) => `line ${i % 50} ${Math.floor(r() * 4)}\n`);
-      const b = [...a];
-      for (let k = 0; k < edits; k++) {
-        const at = Math.floor(r() * b.length);
-        if (r() < 0.4) b.splice(at, 1);
-        else if (r() < 0.7) b.splice(at, 0, `new ${k}\n`);
-        else b[at] = `changed ${k}\n`;
-      }
-      const [ta, tb] = [a.join(''), b.join('')];
-      expect(plain(lineDiff(ta, tb, 3, 20_000))).toEqual(viaJsdiff(ta, tb, 3, 20_000));
-      expect(plain(lineDiff(ta, tb, 0, 50))).toEqual(viaJsdiff(ta, tb, 0, 50));
-    }
-  });
-
-  it('gives the same line counts as a whole-file structuredPatch, and its hunks rebuild the new text', () => {
-    fc.assert(
-      fc.property(lines, lines, fc.integer({ min: 0, max: 4 }), (a, b, context) => {
-        const ours = plain(lineDiff(a, b, context, 1_000_000))!;
-        const full = structuredPatch('a', 'b', a, b, undefined, undefined, { context }).hunks;
-        const count = (hs: typeof full, c: string) => hs.reduce((n, h) => n + h.lines.filter((l) => l.startsWith(c)).length, 0);
-        expect(count(ours, '+')).toBe(count(full, '+'));
-        expect(count(ours, '-')).toBe(count(full, '-'));
-        if (a !== b) {
-          const patched = applyPatch(a, { oldFileName: 'a', newFileName: 'b', oldHeader: undefined, newHeader: undefined, hunks: ours }, { autoConvertLineEndings: false });
-          expect(patched).toBe(b);
-        }
+      fc.property(texts, fc.integer({ min: 0, max: 3 }), fc.integer({ min: 0, max: 40 }), ([a, b], context, maxWork) => {
+        const bounded = diffText(a, b, { context, maxWork });
+        expectConsistent(a, b, bounded);
+        const full = diffText(a, b, { context });
+        // Cut short, a diff can only be coarser; not cut short, it is the full one.
+        if (bounded.coarse) expect(bounded.added).toBeGreaterThanOrEqual(full.added);
+        else expect(bounded.hunks()).toEqual(full.hunks());
       }),
       { numRuns: 3000 },
     );
+    const coarse = diffText('a\nb\nc\nd\n', 'b\nx\nd\ny\n', { maxWork: 0 });
+    expect(coarse.coarse).toBe(true);
+    expect([coarse.removed, coarse.added]).toEqual([4, 4]);
+    // Only insertions (nothing to search) need no work at all.
+    expect(diffText('a\nb\n', 'a\nnew\nb\n', { maxWork: 0 }).coarse).toBe(false);
   });
 
-  it('reads bytes that are not UTF-8 as structuredPatch reads their decoding (U+FFFD)', () => {
-    const bytes = fc.array(fc.constantFrom([0x61], [0x0a], [0xff], [0xc3], [0xc3, 0xa9], [0x0d, 0x0a], [0xe2, 0x82], [0x80]), { maxLength: 40 }).map((xs) => Buffer.from(xs.flat()));
+  it('decodes bytes that are not UTF-8 as Buffer does (U+FFFD), and compares lines by their bytes', () => {
+    const bytes = fc.array(fc.constantFrom([0x61], [0x0a], [0xff], [0xc3], [0xc3, 0xa9], [0x0d, 0x0a], [0xe2, 0x82, 0xac], [0xe2, 0x82], [0x80], [0x62, 0x0a]), { maxLength: 40 }).map((xs) => Buffer.from(xs.flat()));
     fc.assert(
       fc.property(bytes, bytes, fc.integer({ min: 0, max: 3 }), (a, b, context) => {
-        expect(plain(diffBytes(a, b, context, 1_000_000))).toEqual(viaJsdiff(a.toString('utf8'), b.toString('utf8'), context, 1_000_000));
+        const d = lineDiff(a, b, { context });
+        expect(d.bytes).toBe(counted(d));
+        expect(apply(a.toString('utf8'), d.hunks())).toBe(b.toString('utf8'));
       }),
       { numRuns: 3000 },
     );
+    // Different bytes that decode alike are different lines, as in git.
+    expect(lineDiff(Buffer.from([0xff, 0x0a]), Buffer.from([0xfe, 0x0a])).hunks()).toEqual([{ oldStart: 1, oldLines: 1, newStart: 1, newLines: 1, lines: ['-\ufffd', '+\ufffd'] }]);
+  });
+
+  it('numbers hunks in the whole file, with structuredPatch layout', () => {
+    const a = Array.from({ length: 100 }, (_, i) => `l${i}\n`).join('');
+    const b = a.replace('l50\n', 'fifty\n').replace('l90\n', '');
+    const hunks = diffText(a, b).hunks();
+    expect(hunks).toEqual([
+      { oldStart: 48, oldLines: 7, newStart: 48, newLines: 7, lines: [' l47', ' l48', ' l49', '-l50', '+fifty', ' l51', ' l52', ' l53'] },
+      { oldStart: 88, oldLines: 7, newStart: 88, newLines: 6, lines: [' l87', ' l88', ' l89', '-l90', ' l91', ' l92', ' l93'] },
+    ]);
+    expect(hunks).toEqual(structuredPatch('a', 'b', a, b, undefined, undefined, { context: 3 }).hunks);
+    expect(diffText('x\ny', 'x\nz').hunks()).toEqual(structuredPatch('a', 'b', 'x\ny', 'x\nz', undefined, undefined, { context: 3 }).hunks);
   });
 
   it('gives an added file the hunk structuredPatch gives from nothing, and counts lines as it does', () => {
     fc.assert(
-      fc.property(lines, (b) => {
-        expect(plain(addedHunks(Buffer.from(b)))).toEqual(structuredPatch('a', 'b', '', b, undefined, undefined, { context: 3 }).hunks);
-        const counted = structuredPatch('a', 'b', b, '', undefined, undefined, { context: 0 }).hunks.reduce((n, h) => n + h.lines.filter((l) => l.startsWith('-')).length, 0);
-        expect(countLines(Buffer.from(b))).toBe(counted);
+      fc.property(text, (b) => {
+        const d = addedFileDiff(Buffer.from(b));
+        expect(d.hunks()).toEqual(structuredPatch('a', 'b', '', b, undefined, undefined, { context: 3 }).hunks);
+        expectConsistent('', b, d);
+        expect(countLines(Buffer.from(b))).toBe(signed(structuredPatch('a', 'b', b, '', undefined, undefined, { context: 0 }).hunks, '-'));
       }),
       { numRuns: 2000 },
     );
+  });
+
+  it('can be read after later diffs ran', () => {
+    const first = diffText('a\nb\nc\n', 'a\nB\nc\n');
+    const expected = first.hunks();
+    for (let k = 0; k < 20; k++) diffText(`x${k}\n`.repeat(k * 100), `y\n${'x\n'.repeat(k)}`).hunks();
+    expect(first.hunks()).toEqual(expected);
+    expect(first.addedLines()).toEqual([{ line: 2, text: 'B' }]);
   });
 
   it('keeps no part of either text alive through its hunks (only the hunk lines themselves)', () => {
@@ -123,10 +155,8 @@ describe('lineDiff', () => {
     for (let k = 0; k < 10; k++) {
       const a = big(`f${k}`);
       const b = Buffer.from(a.toString().replace(`f${k} line 500 `, 'changed '));
-      kept.push(diffBytes(a, b, 3, 1000), addedHunks(Buffer.from('one line\n')));
-      // Invalid UTF-8 takes the string path.
-      const c = Buffer.concat([Buffer.from([0xff]), a]);
-      kept.push(diffBytes(c, Buffer.concat([Buffer.from([0xff]), b]), 3, 1000));
+      const d = lineDiff(a, b);
+      kept.push(d.hunks(), d.addedLines(), addedFileDiff(Buffer.from('one line\n')).hunks());
     }
     gc();
     // Twenty 3 MB texts were diffed; what is kept is a few hundred short lines.
@@ -134,36 +164,129 @@ describe('lineDiff', () => {
     expect(kept).toHaveLength(30);
   });
 
-  it('sizes a diff before making it exactly as the change set counts the text it makes', () => {
-    // diffs.ts: each hunk line's length + 1, and each added line's text length + 8.
-    const counted = (hunks: readonly { lines: readonly string[] }[]) =>
-      hunks.reduce((n, h) => n + h.lines.reduce((m, l) => m + l.length + 1 + (l.startsWith('+') ? l.length - 1 + 8 : 0), 0), 0);
-    const bytes = fc.array(fc.constantFrom([0x61], [0x0a], [0xff], [0xc3, 0xa9], [0x0d, 0x0a], [0xe2, 0x82, 0xac], [0x62, 0x0a]), { maxLength: 40 }).map((xs) => Buffer.from(xs.flat()));
-    fc.assert(
-      fc.property(bytes, bytes, fc.integer({ min: 0, max: 3 }), (a, b, context) => {
-        const plan = planLineDiff(a, b, context, 1_000_000)!;
-        expect(plan.bytes).toBe(counted(plan.hunks()));
-        const added = planAddedHunks(b);
-        expect(added.bytes).toBe(counted(added.hunks()));
-      }),
-      { numRuns: 3000 },
-    );
-    // Long enough for jsdiff to take over.
-    const long = (tag: string) => Buffer.from(Array.from({ length: 3000 }, (_, i) => `${i % 3 ? tag : 'same'} ${i}\n`).join(''));
-    const plan = planLineDiff(long('x'), long('y'), 3, 100_000)!;
-    expect(plan.bytes).toBe(counted(plan.hunks()));
-  });
-
-  it('refuses to make the hunks of a diff after the next diff started', () => {
-    const first = planLineDiff(Buffer.from('a\nb\n'), Buffer.from('a\nc\n'), 3, 100)!;
-    planLineDiff(Buffer.from('x\n'), Buffer.from('y\n'), 3, 100);
-    expect(() => first.hunks()).toThrow('a line diff was read after the next one started');
-  });
-
-  it('numbers hunks in the whole file', () => {
-    const a = Array.from({ length: 100 }, (_, i) => `l${i}\n`).join('');
-    const b = a.replace('l50\n', 'fifty\n');
-    expect(lineDiff(a, b, 3, 1000)).toEqual([{ oldStart: 48, oldLines: 7, newStart: 48, newLines: 7, lines: [' l47', ' l48', ' l49', '-l50', '+fifty', ' l51', ' l52', ' l53'] }]);
-    expect(lineDiff(a, b, 3, 1000)).toEqual(structuredPatch('a', 'b', a, b, undefined, undefined, { context: 3 }).hunks);
+  it('bounds its work on large files with no line rare enough to anchor on, and stays correct', () => {
+    const n = 20_000;
+    const alternating = (xs: readonly string[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]).join('');
+    let seed = 7;
+    const random = (xs: readonly string[]) =>
+      Array.from({ length: n }, () => {
+        seed = (seed * 1103515245 + 12345) >>> 0;
+        return xs[seed % xs.length];
+      }).join('');
+    const cases = [
+      // Nothing in common.
+      [alternating(['a\n', 'b\n']), alternating(['c\n', 'd\n', 'e\n'])],
+      // Everything in common, but every line thousands of times over: histogram finds no anchor.
+      [random(['}\n', '\n', '\treturn;\n', '{\n']), random(['}\n', '\n', '\treturn;\n', '{\n'])],
+      [alternating(['}\n', '\n']), random(['}\n', '\n', 'x\n'])],
+    ];
+    for (const [a, b] of cases) {
+      const started = performance.now();
+      const d = diffText(a, b);
+      const took = performance.now() - started;
+      expectConsistent(a, b, d);
+      expect(took).toBeLessThan(3000);
+      const tight = diffText(a, b, { maxWork: 10_000 });
+      expectConsistent(a, b, tight);
+    }
+    expect(diffText(cases[1][0], cases[1][1], { maxWork: 10_000 }).coarse).toBe(true);
   });
 });
+
+/** Source-like files and edits of them, seeded. */
+function corpus(seed: number, count: number): [string, string][] {
+  let s = seed;
+  const r = () => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(r() * xs.length)];
+  const names = ['count', 'size', 'buf', 'next', 'err', 'len', 'opts', 'data', 'result', 'i'];
+  const statement = () =>
+    pick([
+      () => `\t${pick(names)} = ${pick(names)} + ${Math.floor(r() * 10)};`,
+      () => `\tif (${pick(names)} < 0)`,
+      () => '\t\treturn -1;',
+      () => `\t${pick(names)}(${pick(names)}, ${pick(names)});`,
+      () => '',
+      () => '\t}',
+      () => `\t/* ${pick(names)} of ${pick(names)} */`,
+    ])();
+  const fn = (k: number) => [`int fn_${k}_${Math.floor(r() * 1000)}(void *${pick(names)})`, '{', ...Array.from({ length: 3 + Math.floor(r() * 15) }, statement), '\treturn 0;', '}', ''];
+  const out: [string, string][] = [];
+  for (let c = 0; c < count; c++) {
+    const fns = Array.from({ length: 5 + Math.floor(r() * 30) }, (_, k) => fn(k));
+    const a = fns.flat();
+    const edited = fns.map((f) => [...f]);
+    const edits = 1 + Math.floor(r() * 8);
+    for (let e = 0; e < edits; e++) {
+      const f = Math.floor(r() * edited.length);
+      const kind = r();
+      if (kind < 0.15 && edited.length > 2) {
+        // Move a function elsewhere.
+        const [moved] = edited.splice(f, 1);
+        edited.splice(Math.floor(r() * edited.length), 0, moved);
+      } else if (kind < 0.25) {
+        edited.splice(f, 0, fn(100 + e));
+      } else if (kind < 0.35 && edited.length > 2) {
+        edited.splice(f, 1);
+      } else {
+        const body = edited[f];
+        const at = 2 + Math.floor(r() * Math.max(1, body.length - 4));
+        const op = r();
+        if (op < 0.4) body.splice(at, 1, statement());
+        else if (op < 0.7) body.splice(at, 0, ...Array.from({ length: 1 + Math.floor(r() * 4) }, statement));
+        else body.splice(at, 1 + Math.floor(r() * 3));
+      }
+    }
+    const b = edited.flat();
+    const end = r() < 0.1 ? '' : '\n';
+    out.push([a.join('\n') + end, b.join('\n') + (r() < 0.1 ? '' : end)]);
+  }
+  return out;
+}
+
+describe('lineDiff against git diff --histogram', () => {
+  it('removes and adds as many lines as git on source-like edits', () => {
+    const cases = corpus(11, 300);
+    const dir = mkdtempSync(join(tmpdir(), 'linediff-'));
+    try {
+      mkdirSync(join(dir, 'a'));
+      mkdirSync(join(dir, 'b'));
+      cases.forEach(([a, b], k) => {
+        writeFileSync(join(dir, 'a', `f${k}`), a);
+        writeFileSync(join(dir, 'b', `f${k}`), b);
+      });
+      const git = gitNumstat(dir);
+      const ours = new Map(cases.map(([a, b], k) => [`f${k}`, diffText(a, b)]));
+      let same = 0;
+      const differing: string[] = [];
+      for (const [name, d] of ours) {
+        const [added, removed] = git.get(name) ?? [0, 0];
+        expectConsistent(cases[Number(name.slice(1))][0], cases[Number(name.slice(1))][1], d);
+        if (d.added === added && d.removed === removed) same++;
+        else differing.push(`${name}: ours +${d.added} -${d.removed}, git +${added} -${removed}`);
+      }
+      expect(differing).toEqual([]);
+      expect(same).toBe(cases.length);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+/** `git diff --no-index --histogram --numstat a b` of `dir`, by file name. */
+function gitNumstat(dir: string): Map<string, [number, number]> {
+  let out: string;
+  try {
+    out = execFileSync('git', ['diff', '--no-index', '--histogram', '--numstat', 'a', 'b'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 1 << 26 });
+  } catch (err) {
+    // Exit status 1 means the trees differ; its output is the answer.
+    const e = err as { status?: number; stdout?: string };
+    if (e.status !== 1 || e.stdout === undefined) throw err;
+    out = e.stdout;
+  }
+  const stats = new Map<string, [number, number]>();
+  for (const line of out.split('\n')) {
+    const m = /^(\d+)\t(\d+)\t\{a => b\}\/(\S+)$/.exec(line);
+    if (m) stats.set(m[3], [Number(m[1]), Number(m[2])]);
+  }
+  return stats;
+}

@@ -1,92 +1,103 @@
 /**
- * Line diffs: the hunks `diff`'s structuredPatch gives for two blobs decoded as UTF-8, computed
- * faster and without holding on to either text.
+ * Line diffs of two blobs, costed like git's xdiff: unified hunks in the shape `diff`'s
+ * structuredPatch gives them, computed over integer line ids.
  *
- * First the lines both sides share at the start and the end are trimmed (as git's xdiff does,
- * xdl_trim_ends), keeping `context` of them, so a two-line edit in a long file costs a diff of a
- * few lines; hunks are numbered in the whole file. Then the remaining lines are diffed with
- * jsdiff's own algorithm (diff 9, lib/diff/base.js: Myers's O(ND) with its diagonal pruning and
- * its choice between an insertion and a deletion) and turned into hunks as its structuredPatch
- * does (lib/patch/create.js), so the result is the one structuredPatch gives for the trimmed
- * text, element for element. jsdiff keeps every partial path as a linked list of objects and
- * compares lines through an options-aware `equals`; here the paths live in typed arrays and
- * lines are compared with `===`. An edit script long enough to outgrow the arrays (more than a
- * few hundred edits, rare in one commit) is left to jsdiff itself.
+ * 1. Lines are found with indexOf(0x0a) on the bytes and compared byte for byte, newline
+ *    included, as git compares them without whitespace options (xdiff/xprepare.c,
+ *    xdl_prepare_ctx hashes each record). No text is decoded to diff it.
+ * 2. The lines both sides share at the start and the end are trimmed (xdiff/xprepare.c,
+ *    xdl_trim_ends; git also trims a blob pair's common tail before xdiff sees it,
+ *    xdiff-interface.c trim_common_tail), so a small edit in a long file diffs a few lines.
+ * 3. The remaining lines are interned into ids through an open-addressing table keyed by a
+ *    hash of their bytes, and diffed by histogram.ts (git's xdiff/xhistogram.c, falling back to
+ *    xdiff/xdiffi.c's Myers where no line is rare enough to anchor on), within a bound on work
+ *    past which a region is replaced whole: coarser, still correct.
+ * 4. The answer is copied out as a compact edit script (an Int32Array of runs), so a LineDiff
+ *    stays valid while later diffs reuse the scratch; hunks, added lines and their size are
+ *    made from it on demand. Hunks follow structuredPatch's layout (lib/patch/create.js in
+ *    `diff`): removed lines before added ones, changes less than 2 × context apart in one
+ *    hunk, and '\ No newline at end of file' after a line without one.
  *
- * Lines are slices of the decoded blob, which must not outlive the diff: a hunk line that were
- * such a slice would keep the whole text alive as long as the change set, which the diff budget
- * does not count. So each hunk's lines are joined into one string of the hunk's own and sliced
- * from that.
+ * Only lines that end up in hunks or added lines are decoded, each into a string of its own, so
+ * nothing returned keeps a blob's text alive.
  */
 import { InternalError } from '@pushgate/core';
-import { structuredPatch } from 'diff';
-import type { DiffHunk } from './types';
+import { histogramDiff, type WorkBudget } from './histogram';
+import type { AddedLine, DiffHunk } from './types';
 
 const NEWLINE = 0x0a;
 const NO_NEWLINE = '\\ No newline at end of file';
-
+/** git's default context (diff.context). */
+const DEFAULT_CONTEXT = 3;
 /**
- * A computed line diff: how many bytes of diff text it comes to, as the change set counts them
- * (each hunk line's length + 1, each added line's length + 8), and its hunks. The hunks are only
- * made when asked for, so a diff that does not fit the push's budget costs no strings; ask before
- * the next diff starts (the edit script lives in scratch the next diff reuses).
+ * Default work bound: steps of the histogram scan and of the Myers edit graph. A typical edit
+ * costs a few steps per changed line; two unrelated 20,000-line files of repeated lines cost a
+ * few million. Past it, in the order of 100 ms, the rest is replaced coarsely.
  */
+const DEFAULT_MAX_WORK = 1 << 24;
+
+/** How lineDiff works. */
+export interface LineDiffOptions {
+  /** Context lines around changes (git's default 3). */
+  readonly context?: number;
+  /** Bound on the diff's work (e.g. comparisons/edit-graph steps); past it, regions are replaced coarsely. */
+  readonly maxWork?: number;
+}
+
+/** A line diff of two blobs read as UTF-8 text (lines end with \n; the last may not). */
 export interface LineDiff {
-  readonly bytes: number;
+  readonly added: number;
+  readonly removed: number;
+  /** True when the work bound was hit and some region was diffed coarsely (still a correct diff: applying it to the old text gives the new). */
+  readonly coarse: boolean;
+  /** Unified hunks, numbered in the whole files, structuredPatch's shape (incl. '\\ No newline at end of file' lines as jsdiff emits them). */
   hunks(): DiffHunk[];
+  /** The new file's added lines with their 1-based numbers, without building hunks. */
+  addedLines(): AddedLine[];
+  /** Bytes of diff text the hunks and added lines come to (hunk line length + 1 each, added line length + 8 each), computed without making the strings. */
+  readonly bytes: number;
+}
+
+/** The line diff from `a` to `b` (blob bytes, read as UTF-8). */
+export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions): LineDiff;
+/**
+ * The hunks from `a` to `b` with `context` lines; `maxEditLength` is no longer a limit (the work
+ * bound degrades instead of giving up), so this never answers undefined.
+ * @deprecated Use lineDiff(a, b, { context }).hunks().
+ */
+export function lineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): DiffHunk[] | undefined;
+export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions | number, maxEditLength?: number): LineDiff | DiffHunk[] | undefined {
+  if (typeof options === 'number') {
+    void maxEditLength;
+    return diff(asBuffer(a), asBuffer(b), options, DEFAULT_MAX_WORK).hunks();
+  }
+  return diff(asBuffer(a), asBuffer(b), options?.context ?? DEFAULT_CONTEXT, options?.maxWork ?? DEFAULT_MAX_WORK);
+}
+
+/** Every line of `b` added (an added file). */
+export function addedFileDiff(b: Uint8Array): LineDiff {
+  const buf = asBuffer(b);
+  const lines = lineStarts(buf);
+  const n = lines.length - 1;
+  const script = n === 0 ? Int32Array.of(0) : Int32Array.of(0, 0, n, 0);
+  return new ScriptDiff(EMPTY, Int32Array.of(0), buf, lines, script, DEFAULT_CONTEXT, false);
 }
 
 /**
- * The diff from `a` to `b` (blob bytes, read as UTF-8) with `context` lines around changes, or
- * undefined when it would take more than `maxEditLength` edits.
+ * The diff from `a` to `b`; `maxEditLength` is ignored (see lineDiff).
+ * @deprecated Use lineDiff(a, b, { context }).
  */
 export function planLineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): LineDiff | undefined {
-  return diffLines(new Lines(asBuffer(a).toString('utf8')), new Lines(asBuffer(b).toString('utf8')), context, maxEditLength);
+  void maxEditLength;
+  return lineDiff(a, b, { context });
 }
 
-/** The hunks of planLineDiff, made at once. */
-export function lineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): DiffHunk[] | undefined {
-  return planLineDiff(a, b, context, maxEditLength)?.hunks();
-}
-
-/** The diff structuredPatch gives from nothing to `b` (an added file): every line added. */
+/**
+ * The diff of an added file.
+ * @deprecated Use addedFileDiff.
+ */
 export function planAddedHunks(b: Uint8Array): LineDiff {
-  const lines = new Lines(asBuffer(b).toString('utf8'));
-  const generation = ++generations;
-  let bytes = 0;
-  for (let k = 0; k < lines.count; k++) bytes += lineBytes(lines, PLUS, k);
-  return {
-    bytes,
-    hunks: () => {
-      if (lines.count === 0) return [];
-      current(generation);
-      for (let k = 0; k < lines.count; k++) hunkLines.add(PLUS, k);
-      return [{ oldStart: 1, oldLines: 0, newStart: 1, newLines: lines.count, lines: hunkLines.take(lines, lines) }];
-    },
-  };
-}
-
-/** The hunk structuredPatch gives from nothing to `b` (an added file). */
-export function addedHunks(b: Uint8Array): DiffHunk[] {
-  return planAddedHunks(b).hunks();
-}
-
-/** Diffs started so far: a plan's hunks must come before the next one reuses the scratch. */
-let generations = 0;
-
-function current(generation: number): void {
-  if (generation !== generations) throw new InternalError('a line diff was read after the next one started');
-}
-
-/** Bytes line `k` of `lines` adds to the diff text as a hunk line with `sign` (and as an added line). */
-function lineBytes(lines: Lines, sign: number, k: number): number {
-  const line = lines.lines[k];
-  const terminated = line.charCodeAt(line.length - 1) === NEWLINE;
-  const content = terminated ? line.length - 1 : line.length;
-  let n = content + 2;
-  if (!terminated) n += NO_NEWLINE.length + 1;
-  if (sign === PLUS) n += content + 8;
-  return n;
+  return addedFileDiff(b);
 }
 
 /** Lines in a blob: `\n`-terminated, the last one perhaps not (structuredPatch's). */
@@ -97,274 +108,202 @@ export function countLines(data: Uint8Array): number {
   return buf.length > 0 && buf[buf.length - 1] !== NEWLINE ? n + 1 : n;
 }
 
+const EMPTY = Buffer.alloc(0);
+
 function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Scratch arrays are kept between diffs only up to this many elements (a huge file's are dropped). */
-const KEEP_SCRATCH = 1 << 16;
-
-/** One side's lines: jsdiff's tokens, each with its terminator (the last one may have none). */
-class Lines {
-  readonly count: number;
-  readonly lines: string[];
-
-  constructor(text: string) {
-    const out: string[] = [];
-    let start = 0;
-    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) {
-      out.push(text.slice(start, i + 1));
-      start = i + 1;
-    }
-    if (start < text.length) out.push(text.slice(start));
-    this.lines = out;
-    this.count = out.length;
-  }
-
-  /** The text of lines [from, to), for handing to jsdiff. */
-  text(from: number, to: number): string {
-    return this.lines.slice(from, to).join('');
-  }
+/** Where each line starts, plus the blob's length: line k is bytes [starts[k], starts[k + 1]). */
+function lineStarts(buf: Buffer): Int32Array {
+  const n = countLines(buf);
+  const starts = new Int32Array(n + 1);
+  let k = 1;
+  for (let at = buf.indexOf(NEWLINE); at >= 0 && k < n; at = buf.indexOf(NEWLINE, at + 1)) starts[k++] = at + 1;
+  starts[n] = buf.length;
+  return starts;
 }
 
-function diffLines(la: Lines, lb: Lines, context: number, maxEditLength: number): LineDiff | undefined {
-  const generation = ++generations;
-  const a = la.lines;
-  const b = lb.lines;
+/** Bytes compared at once by the native compare when trimming. */
+const CHUNK = 512;
+
+function commonPrefix(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  let p = 0;
+  while (p + CHUNK <= n && a.compare(b, p, p + CHUNK, p, p + CHUNK) === 0) p += CHUNK;
+  while (p < n && a[p] === b[p]) p++;
+  return p;
+}
+
+function commonSuffix(a: Buffer, b: Buffer): number {
+  const n = Math.min(a.length, b.length);
+  const la = a.length;
+  const lb = b.length;
+  let s = 0;
+  while (s + CHUNK <= n && a.compare(b, lb - s - CHUNK, lb - s, la - s - CHUNK, la - s) === 0) s += CHUNK;
+  while (s < n && a[la - 1 - s] === b[lb - 1 - s]) s++;
+  return s;
+}
+
+/** Scratch of the interning table and of the per-line ids and marks, shared by diffs. */
+let tableHash = new Int32Array(1024);
+let tableId = new Int32Array(1024);
+let idSide = new Uint8Array(1024);
+let idLine = new Int32Array(1024);
+let idsA = new Int32Array(1024);
+let idsB = new Int32Array(1024);
+let changeA = new Uint8Array(1024);
+let changeB = new Uint8Array(1024);
+
+function diff(a: Buffer, b: Buffer, context: number, maxWork: number): ScriptDiff {
+  const linesA = lineStarts(a);
+  const linesB = lineStarts(b);
+  const na = linesA.length - 1;
+  const nb = linesB.length - 1;
+  const shorter = Math.min(na, nb);
+
+  // Shared lines at the start: identical bytes, and each line ends at the same offset on both sides.
+  const p = commonPrefix(a, b);
   let prefix = 0;
-  const shorter = Math.min(a.length, b.length);
-  while (prefix < shorter && a[prefix] === b[prefix]) prefix++;
+  while (prefix < shorter && linesA[prefix + 1] <= p && linesA[prefix + 1] === linesB[prefix + 1]) prefix++;
+  // And at the end: same distance from the end to the line's start on both sides.
+  const s = commonSuffix(a, b);
   let suffix = 0;
-  while (suffix < shorter - prefix && a[a.length - 1 - suffix] === b[b.length - 1 - suffix]) suffix++;
-  // Keep `context` shared lines on each side so the hunks carry the same context as a full diff.
-  const start = Math.max(0, prefix - context);
-  const keepEnd = Math.max(0, suffix - context);
-  const oldLen = a.length - keepEnd - start;
-  const newLen = b.length - keepEnd - start;
-  const script = editScript(a, b, start, oldLen, newLen, Math.min(oldLen + newLen, maxEditLength));
-  if (script === TOO_MANY_EDITS) return undefined;
-  if (script !== OUT_OF_NODES) {
-    const sizer = new Sizer(la, lb);
-    walkHunks(script, start, context, sizer);
-    return {
-      bytes: sizer.bytes,
-      hunks: () => {
-        current(generation);
-        const maker = new HunkMaker(la, lb);
-        walkHunks(script, start, context, maker);
-        return maker.hunks;
-      },
-    };
+  while (suffix < shorter - prefix) {
+    const fromEnd = a.length - linesA[na - 1 - suffix];
+    if (fromEnd > s || fromEnd !== b.length - linesB[nb - 1 - suffix]) break;
+    suffix++;
   }
-  const patch = structuredPatch('a', 'b', la.text(start, start + oldLen), lb.text(start, start + newLen), undefined, undefined, { context, maxEditLength });
-  if (!patch) return undefined;
-  // Strings of their own: jsdiff's lines may be slices of its copies of the text.
-  const hunks = patch.hunks.map((h) => ({
-    oldStart: h.oldStart + start,
-    oldLines: h.oldLines,
-    newStart: h.newStart + start,
-    newLines: h.newLines,
-    lines: h.lines.map((l) => Buffer.from(l, 'utf8').toString('utf8')),
-  }));
-  let bytes = 0;
-  for (const h of hunks) {
-    for (const l of h.lines) {
-      bytes += l.length + 1;
-      if (l.charCodeAt(0) === PLUS) bytes += l.length - 1 + 8;
-    }
-  }
-  return { bytes, hunks: () => hunks };
-}
 
-/** Component kinds of an edit script (jsdiff's change objects: common, added, removed). */
-const COMMON = 0;
-const ADDED = 1;
-const REMOVED = 2;
-
-/** editScript's answers besides a script: over the edit limit, or out of node space. */
-const TOO_MANY_EDITS = -2;
-const OUT_OF_NODES = -3;
-
-/**
- * Nodes of the partial paths (kind, line count, previous node), shared by every diff (they are
- * synchronous). Each round of edit length E adds at most two nodes per diagonal, so 2^18 nodes
- * (2.3 MB) serve edit scripts of about 350 edits; longer ones go to jsdiff.
- */
-const MAX_NODES = 1 << 18;
-let nodeKind = new Uint8Array(4096);
-let nodeCount = new Int32Array(4096);
-let nodePrev = new Int32Array(4096);
-let nodes = 0;
-
-function node(kind: number, count: number, prev: number): number {
-  if (nodes === nodeKind.length) {
-    const size = nodes * 2;
-    const k = new Uint8Array(size);
-    k.set(nodeKind);
-    const c = new Int32Array(size);
-    c.set(nodeCount);
-    const p = new Int32Array(size);
-    p.set(nodePrev);
-    nodeKind = k;
-    nodeCount = c;
-    nodePrev = p;
-  }
-  nodeKind[nodes] = kind;
-  nodeCount[nodes] = count;
-  nodePrev[nodes] = prev;
-  return nodes++;
-}
-
-/** jsdiff's addToPath: one more added or removed line on path `last`. */
-function extend(last: number, kind: number): number {
-  if (last >= 0 && nodeKind[last] === kind) return node(kind, nodeCount[last] + 1, nodePrev[last]);
-  return node(kind, 1, last);
-}
-
-/** Scratch for the diagonals of editScript, cleared per use; kept only up to KEEP_SCRATCH. */
-let diagonalScratch = { defined: new Uint8Array(1024), pathOld: new Int32Array(1024), pathLast: new Int32Array(1024) };
-
-function diagonals(size: number): typeof diagonalScratch {
-  if (size > KEEP_SCRATCH) return { defined: new Uint8Array(size), pathOld: new Int32Array(size), pathLast: new Int32Array(size) };
-  if (diagonalScratch.defined.length < size) {
-    const n = Math.min(KEEP_SCRATCH, Math.max(size, diagonalScratch.defined.length * 2));
-    diagonalScratch = { defined: new Uint8Array(n), pathOld: new Int32Array(n), pathLast: new Int32Array(n) };
+  const ma = na - prefix - suffix;
+  const mb = nb - prefix - suffix;
+  const budget: WorkBudget = { left: maxWork, coarse: false };
+  let script: Int32Array;
+  if (ma === 0 && mb === 0) {
+    script = Int32Array.of(na);
   } else {
-    diagonalScratch.defined.fill(0, 0, size);
+    if (changeA.length < ma) changeA = new Uint8Array(Math.max(ma, changeA.length * 2));
+    if (changeB.length < mb) changeB = new Uint8Array(Math.max(mb, changeB.length * 2));
+    changeA.fill(0, 0, ma);
+    changeB.fill(0, 0, mb);
+    if (ma === 0 || mb === 0) {
+      changeA.fill(1, 0, ma);
+      changeB.fill(1, 0, mb);
+    } else {
+      const ids = intern(a, linesA, b, linesB, prefix, ma, mb);
+      histogramDiff(idsA.subarray(0, ma), idsB.subarray(0, mb), ids, changeA, changeB, budget);
+    }
+    script = toScript(prefix, ma, mb, suffix);
   }
-  return diagonalScratch;
+  return new ScriptDiff(a, linesA, b, linesB, script, context, budget.coarse);
+}
+
+/** FNV-1a over a line's bytes. */
+function hashLine(buf: Buffer, start: number, end: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i], 0x01000193);
+  return h;
 }
 
 /**
- * jsdiff's diffWithOptionsObj over old lines `a[start, start + oldLen)` and new lines
- * `b[start, start + newLen)`: the last node of the edit script (-1 for an empty one),
- * TOO_MANY_EDITS past `maxEdit` edits, or OUT_OF_NODES. Variable names follow jsdiff.
+ * Gives the middle lines of both sides (from line `from`, `ma` of a and `mb` of b) ids in
+ * idsA/idsB, equal ids for byte-equal lines; answers how many ids there are.
  */
-function editScript(a: readonly string[], b: readonly string[], start: number, oldLen: number, newLen: number, maxEdit: number): number {
-  nodes = 0;
-  // bestPath[diagonal]: defined or not, its oldPos and its last component, for diagonals
-  // -(oldLen + newLen + 1) .. oldLen + newLen + 1.
-  const off = oldLen + newLen + 1;
-  const { defined, pathOld, pathLast } = diagonals(2 * off + 1);
-
-  let oldPos = -1;
-  let newPos = -1;
-  let common = 0;
-  while (newPos + 1 < newLen && oldPos + 1 < oldLen && a[start + oldPos + 1] === b[start + newPos + 1]) {
-    newPos++;
-    oldPos++;
-    common++;
+function intern(a: Buffer, linesA: Int32Array, b: Buffer, linesB: Int32Array, from: number, ma: number, mb: number): number {
+  let size = 16;
+  while (size < 2 * (ma + mb)) size *= 2;
+  if (tableHash.length < size) {
+    tableHash = new Int32Array(size);
+    tableId = new Int32Array(size);
+  } else {
+    tableId.fill(0, 0, size);
   }
-  let last = common > 0 ? node(COMMON, common, -1) : -1;
-  if (oldPos + 1 >= oldLen && newPos + 1 >= newLen) return last;
-  defined[off] = 1;
-  pathOld[off] = oldPos;
-  pathLast[off] = last;
-
-  let minDiagonal = -Infinity;
-  let maxDiagonal = Infinity;
-  for (let editLength = 1; editLength <= maxEdit; editLength++) {
-    if (nodes + 2 * (2 * editLength + 1) > MAX_NODES) return OUT_OF_NODES;
-    const top = Math.min(maxDiagonal, editLength);
-    for (let d = Math.max(minDiagonal, -editLength); d <= top; d += 2) {
-      const r = off + d - 1;
-      const q = off + d + 1;
-      const hasRemove = defined[r] === 1;
-      const hasAdd = defined[q] === 1;
-      if (hasRemove) defined[r] = 0;
-      let canAdd = false;
-      if (hasAdd) {
-        const addNewPos = pathOld[q] - d;
-        canAdd = 0 <= addNewPos && addNewPos < newLen;
+  if (idSide.length < ma + mb) {
+    idSide = new Uint8Array(ma + mb);
+    idLine = new Int32Array(ma + mb);
+  }
+  if (idsA.length < ma) idsA = new Int32Array(Math.max(ma, idsA.length * 2));
+  if (idsB.length < mb) idsB = new Int32Array(Math.max(mb, idsB.length * 2));
+  const mask = size - 1;
+  let ids = 0;
+  for (let side = 0; side < 2; side++) {
+    const buf = side === 0 ? a : b;
+    const lines = side === 0 ? linesA : linesB;
+    const out = side === 0 ? idsA : idsB;
+    const count = side === 0 ? ma : mb;
+    for (let k = 0; k < count; k++) {
+      const start = lines[from + k];
+      const end = lines[from + k + 1];
+      const h = hashLine(buf, start, end);
+      let slot = (h ^ (h >>> 15)) & mask;
+      let id = -1;
+      for (;;) {
+        const entry = tableId[slot];
+        if (entry === 0) break;
+        if (tableHash[slot] === h) {
+          const other = entry - 1;
+          const obuf = idSide[other] === 0 ? a : b;
+          const olines = idSide[other] === 0 ? linesA : linesB;
+          const os = olines[idLine[other]];
+          const oe = olines[idLine[other] + 1];
+          if (oe - os === end - start && buf.compare(obuf, os, oe, start, end) === 0) {
+            id = other;
+            break;
+          }
+        }
+        slot = (slot + 1) & mask;
       }
-      const canRemove = hasRemove && pathOld[r] + 1 < oldLen;
-      if (!canAdd && !canRemove) {
-        defined[off + d] = 0;
-        continue;
+      if (id < 0) {
+        id = ids++;
+        idSide[id] = side;
+        idLine[id] = from + k;
+        tableHash[slot] = h;
+        tableId[slot] = id + 1;
       }
-      if (!canRemove || (canAdd && pathOld[r] < pathOld[q])) {
-        oldPos = pathOld[q];
-        last = extend(pathLast[q], ADDED);
-      } else {
-        oldPos = pathOld[r] + 1;
-        last = extend(pathLast[r], REMOVED);
-      }
-      newPos = oldPos - d;
-      common = 0;
-      while (newPos + 1 < newLen && oldPos + 1 < oldLen && a[start + oldPos + 1] === b[start + newPos + 1]) {
-        newPos++;
-        oldPos++;
-        common++;
-      }
-      if (common > 0) last = node(COMMON, common, last);
-      if (oldPos + 1 >= oldLen && newPos + 1 >= newLen) return last;
-      defined[off + d] = 1;
-      pathOld[off + d] = oldPos;
-      pathLast[off + d] = last;
-      if (oldPos + 1 >= oldLen) maxDiagonal = Math.min(maxDiagonal, d - 1);
-      if (newPos + 1 >= newLen) minDiagonal = Math.max(minDiagonal, d + 1);
+      out[k] = id;
     }
   }
-  return TOO_MANY_EDITS;
+  return ids;
+}
+
+/**
+ * The edit script: runs (common, removed, added) for each change, then the trailing common
+ * run, in lines of the whole files.
+ */
+function toScript(prefix: number, ma: number, mb: number, suffix: number): Int32Array {
+  const runs: number[] = [];
+  let common = prefix;
+  let i = 0;
+  let j = 0;
+  while (i < ma || j < mb) {
+    if (i < ma && j < mb && changeA[i] === 0 && changeB[j] === 0) {
+      common++;
+      i++;
+      j++;
+      continue;
+    }
+    const i0 = i;
+    const j0 = j;
+    while (i < ma && changeA[i] === 1) i++;
+    while (j < mb && changeB[j] === 1) j++;
+    if (i === i0 && j === j0) throw new InternalError('the line diff left unchanged lines unpaired');
+    runs.push(common, i - i0, j - j0);
+    common = 0;
+  }
+  runs.push(common + suffix);
+  return Int32Array.from(runs);
 }
 
 /** Line signs, as char codes. */
 const SPACE = 0x20;
 const PLUS = 0x2b;
 const MINUS = 0x2d;
-/** The sign strings by char code. */
 const SIGNS: Record<number, string> = { [SPACE]: ' ', [PLUS]: '+', [MINUS]: '-' };
 
-/**
- * The lines of one hunk, collected as (sign, line) and made into strings together: joined into
- * one string of the hunk's own, then sliced, so nothing outside the hunk is kept. Diffs are
- * synchronous, so one instance serves them all.
- */
-class HunkLines {
-  private readonly signs: number[] = [];
-  private readonly index: number[] = [];
-  private readonly parts: string[] = [];
-
-  /** Adds line `k` of the old side (MINUS) or the new side (SPACE, PLUS). */
-  add(sign: number, k: number): void {
-    this.signs.push(sign);
-    this.index.push(k);
-  }
-
-  /** The lines as structuredPatch writes them (`\n` dropped, or the no-newline marker added); resets. */
-  take(la: Lines, lb: Lines): string[] {
-    const { signs, index, parts } = this;
-    const n = signs.length;
-    // sign, line, sign, line, ...: join copies them into one string without a string per pair.
-    parts.length = 2 * n;
-    for (let k = 0; k < n; k++) {
-      parts[2 * k] = SIGNS[signs[k]];
-      parts[2 * k + 1] = (signs[k] === MINUS ? la : lb).lines[index[k]];
-    }
-    const text = parts.join('');
-    const out: string[] = [];
-    let from = 0;
-    for (let k = 0; k < n; k++) {
-      const to = from + 1 + parts[2 * k + 1].length;
-      if (text.charCodeAt(to - 1) === NEWLINE) {
-        out.push(text.slice(from, to - 1));
-      } else {
-        out.push(text.slice(from, to), NO_NEWLINE);
-      }
-      from = to;
-    }
-    signs.length = 0;
-    index.length = 0;
-    parts.length = 0;
-    return out;
-  }
-}
-
-const hunkLines = new HunkLines();
-
-/** An edit script's components in order (scratch: a typed array per diff costs an ArrayBuffer). */
-let componentKinds = new Uint8Array(256);
-let componentCounts = new Int32Array(256);
+/** Component kinds of structuredPatch's edit script. */
+const COMMON = 0;
+const ADDED = 1;
+const REMOVED = 2;
 
 /** What walkHunks reports: hunk lines in order, and where each hunk ends. */
 interface HunkSink {
@@ -374,109 +313,158 @@ interface HunkSink {
   close(oldStart: number, oldLines: number, newStart: number, newLines: number): void;
 }
 
-/** Counts the bytes of diff text (see LineDiff) without making any. */
-class Sizer implements HunkSink {
-  bytes = 0;
+/** A diff as its edit script over the two blobs. */
+class ScriptDiff implements LineDiff {
+  readonly added: number;
+  readonly removed: number;
+  private size = -1;
 
   constructor(
-    private readonly la: Lines,
-    private readonly lb: Lines,
-  ) {}
-
-  add(sign: number, k: number): void {
-    this.bytes += lineBytes(sign === MINUS ? this.la : this.lb, sign, k);
+    private readonly a: Buffer,
+    private readonly linesA: Int32Array,
+    private readonly b: Buffer,
+    private readonly linesB: Int32Array,
+    private readonly script: Int32Array,
+    private readonly context: number,
+    readonly coarse: boolean,
+  ) {
+    let added = 0;
+    let removed = 0;
+    for (let g = 0; g + 3 < script.length; g += 3) {
+      removed += script[g + 1];
+      added += script[g + 2];
+    }
+    this.added = added;
+    this.removed = removed;
   }
 
-  close(): void {
-    // Headers are not diff text.
+  get bytes(): number {
+    if (this.size < 0) {
+      let n = 0;
+      this.walk({
+        add: (sign, k) => {
+          const [buf, lines] = sign === MINUS ? [this.a, this.linesA] : [this.b, this.linesB];
+          const start = lines[k];
+          const end = lines[k + 1];
+          const terminated = buf[end - 1] === NEWLINE;
+          const content = textLength(buf, start, terminated ? end - 1 : end);
+          n += content + 2;
+          if (!terminated) n += NO_NEWLINE.length + 1;
+          if (sign === PLUS) n += content + 8;
+        },
+        close: () => {},
+      });
+      this.size = n;
+    }
+    return this.size;
   }
-}
 
-/** Makes the hunks. */
-class HunkMaker implements HunkSink {
-  readonly hunks: DiffHunk[] = [];
-
-  constructor(
-    private readonly la: Lines,
-    private readonly lb: Lines,
-  ) {}
-
-  add(sign: number, k: number): void {
-    hunkLines.add(sign, k);
+  hunks(): DiffHunk[] {
+    const hunks: DiffHunk[] = [];
+    let lines: string[] = [];
+    this.walk({
+      add: (sign, k) => {
+        const [buf, starts] = sign === MINUS ? [this.a, this.linesA] : [this.b, this.linesB];
+        const start = starts[k];
+        const end = starts[k + 1];
+        if (buf[end - 1] === NEWLINE) {
+          lines.push(SIGNS[sign] + buf.toString('utf8', start, end - 1));
+        } else {
+          lines.push(SIGNS[sign] + buf.toString('utf8', start, end), NO_NEWLINE);
+        }
+      },
+      close: (oldStart, oldLines, newStart, newLines) => {
+        hunks.push({ oldStart, oldLines, newStart, newLines, lines });
+        lines = [];
+      },
+    });
+    return hunks;
   }
 
-  close(oldStart: number, oldLines: number, newStart: number, newLines: number): void {
-    this.hunks.push({ oldStart, oldLines, newStart, newLines, lines: hunkLines.take(this.la, this.lb) });
+  addedLines(): AddedLine[] {
+    const { script, b, linesB } = this;
+    const out: AddedLine[] = [];
+    let np = 0;
+    for (let g = 0; g + 3 < script.length; g += 3) {
+      np += script[g];
+      for (let k = np; k < np + script[g + 2]; k++) {
+        const start = linesB[k];
+        const end = linesB[k + 1];
+        out.push({ line: k + 1, text: b.toString('utf8', start, b[end - 1] === NEWLINE ? end - 1 : end) });
+      }
+      np += script[g + 2];
+    }
+    return out;
   }
-}
 
-/**
- * structuredPatch's hunks (diffLinesResultToPatch) for the edit script ending at node `last`,
- * over old and new lines from index `start`, numbered in the whole files, told to `sink`.
- */
-function walkHunks(last: number, start: number, context: number, sink: HunkSink): void {
-  let n = 0;
-  for (let c = last; c >= 0; c = nodePrev[c]) n++;
-  // The components in order, plus the empty common component jsdiff appends.
-  if (componentKinds.length < n + 1) {
-    componentKinds = new Uint8Array(Math.max(n + 1, componentKinds.length * 2));
-    componentCounts = new Int32Array(componentKinds.length);
-  }
-  const kinds = componentKinds;
-  const counts = componentCounts;
-  kinds[n] = COMMON;
-  counts[n] = 0;
-  for (let c = last, i = n - 1; c >= 0; c = nodePrev[c], i--) {
-    kinds[i] = nodeKind[c];
-    counts[i] = nodeCount[c];
-  }
-  const total = n + 1;
-  let oldRangeStart = 0;
-  let newRangeStart = 0;
-  let oldLine = 1;
-  let newLine = 1;
-  let op = start;
-  let np = start;
-  for (let i = 0; i < total; i++) {
-    const kind = kinds[i];
-    const count = counts[i];
-    if (kind !== COMMON) {
-      if (!oldRangeStart) {
-        oldRangeStart = oldLine;
-        newRangeStart = newLine;
-        if (i > 0 && context > 0) {
-          // The previous component is common; its lines are the new side's just before `np`.
-          const take = Math.min(context, counts[i - 1]);
-          for (let k = np - take; k < np; k++) sink.add(SPACE, k);
-          oldRangeStart -= take;
-          newRangeStart -= take;
+  /**
+   * structuredPatch's hunks (diffLinesResultToPatch) for the script, numbered in the whole
+   * files, told to `sink`.
+   */
+  private walk(sink: HunkSink): void {
+    const { script, context } = this;
+    // The components as jsdiff lists them (no empty ones), plus the empty common one it appends.
+    const kinds: number[] = [];
+    const counts: number[] = [];
+    for (let g = 0; g < script.length; g++) {
+      const count = script[g];
+      if (count === 0) continue;
+      const phase = g % 3;
+      kinds.push(phase === 0 ? COMMON : phase === 1 ? REMOVED : ADDED);
+      counts.push(count);
+    }
+    kinds.push(COMMON);
+    counts.push(0);
+    const total = kinds.length;
+    let oldRangeStart = 0;
+    let newRangeStart = 0;
+    let oldLine = 1;
+    let newLine = 1;
+    for (let i = 0; i < total; i++) {
+      const kind = kinds[i];
+      const count = counts[i];
+      // oldLine - 1 and newLine - 1 are the 0-based indices of the next old and new line.
+      if (kind !== COMMON) {
+        if (!oldRangeStart) {
+          oldRangeStart = oldLine;
+          newRangeStart = newLine;
+          if (i > 0 && context > 0) {
+            const take = Math.min(context, counts[i - 1]);
+            for (let k = newLine - 1 - take; k < newLine - 1; k++) sink.add(SPACE, k);
+            oldRangeStart -= take;
+            newRangeStart -= take;
+          }
+        }
+        if (kind === ADDED) {
+          for (let k = newLine - 1; k < newLine - 1 + count; k++) sink.add(PLUS, k);
+          newLine += count;
+        } else {
+          for (let k = oldLine - 1; k < oldLine - 1 + count; k++) sink.add(MINUS, k);
+          oldLine += count;
+        }
+        continue;
+      }
+      if (oldRangeStart) {
+        if (count <= context * 2 && i < total - 2) {
+          for (let k = newLine - 1; k < newLine - 1 + count; k++) sink.add(SPACE, k);
+        } else {
+          const contextSize = Math.min(count, context);
+          for (let k = newLine - 1; k < newLine - 1 + contextSize; k++) sink.add(SPACE, k);
+          sink.close(oldRangeStart, oldLine - oldRangeStart + contextSize, newRangeStart, newLine - newRangeStart + contextSize);
+          oldRangeStart = 0;
+          newRangeStart = 0;
         }
       }
-      if (kind === ADDED) {
-        for (let k = np; k < np + count; k++) sink.add(PLUS, k);
-        newLine += count;
-        np += count;
-      } else {
-        for (let k = op; k < op + count; k++) sink.add(MINUS, k);
-        oldLine += count;
-        op += count;
-      }
-      continue;
+      oldLine += count;
+      newLine += count;
     }
-    if (oldRangeStart) {
-      if (count <= context * 2 && i < total - 2) {
-        for (let k = np; k < np + count; k++) sink.add(SPACE, k);
-      } else {
-        const contextSize = Math.min(count, context);
-        for (let k = np; k < np + contextSize; k++) sink.add(SPACE, k);
-        sink.close(oldRangeStart + start, oldLine - oldRangeStart + contextSize, newRangeStart + start, newLine - newRangeStart + contextSize);
-        oldRangeStart = 0;
-        newRangeStart = 0;
-      }
-    }
-    oldLine += count;
-    newLine += count;
-    op += count;
-    np += count;
   }
+}
+
+/** Length in UTF-16 code units of bytes [start, end) decoded as UTF-8 (what string.length says). */
+function textLength(buf: Buffer, start: number, end: number): number {
+  for (let i = start; i < end; i++) {
+    if (buf[i] >= 0x80) return buf.toString('utf8', start, end).length;
+  }
+  return end - start;
 }
