@@ -114,18 +114,36 @@ function asBuffer(data: Uint8Array): Buffer {
   return Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 }
 
-/** Where each line starts, plus the blob's length: line k is bytes [starts[k], starts[k + 1]). */
+/** Scratch for lineStarts, grown as needed; each blob's starts are copied out of it. */
+let startScratch = new Int32Array(4096);
+
+/**
+ * Where each line starts, plus the blob's length: line k is bytes [starts[k], starts[k + 1]).
+ * A byte loop: lines are short, and a native indexOf per line costs more than it scans.
+ */
 function lineStarts(buf: Buffer): Int32Array {
-  const n = countLines(buf);
-  const starts = new Int32Array(n + 1);
-  let k = 1;
-  for (let at = buf.indexOf(NEWLINE); at >= 0 && k < n; at = buf.indexOf(NEWLINE, at + 1)) starts[k++] = at + 1;
-  starts[n] = buf.length;
+  let scratch = startScratch;
+  let n = 1;
+  const length = buf.length;
+  for (let i = 0; i < length; i++) {
+    if (buf[i] !== NEWLINE || i + 1 === length) continue;
+    if (n + 1 >= scratch.length) {
+      const grown = new Int32Array(scratch.length * 2);
+      grown.set(scratch);
+      scratch = startScratch = grown;
+    }
+    scratch[n++] = i + 1;
+  }
+  // n counts the lines found so far plus one; a blob is `n` lines unless it is empty.
+  const lines = length === 0 ? 0 : n;
+  const starts = scratch.slice(0, lines + 1);
+  starts[0] = 0;
+  starts[lines] = length;
   return starts;
 }
 
 /** Bytes compared at once by the native compare when trimming. */
-const CHUNK = 512;
+const CHUNK = 4096;
 
 function commonPrefix(a: Buffer, b: Buffer): number {
   const n = Math.min(a.length, b.length);
@@ -246,7 +264,7 @@ function intern(a: Buffer, linesA: Int32Array, b: Buffer, linesB: Int32Array, fr
           const olines = idSide[other] === 0 ? linesA : linesB;
           const os = olines[idLine[other]];
           const oe = olines[idLine[other] + 1];
-          if (oe - os === end - start && buf.compare(obuf, os, oe, start, end) === 0) {
+          if (oe - os === end - start && sameBytes(buf, start, obuf, os, end - start)) {
             id = other;
             break;
           }
@@ -264,6 +282,13 @@ function intern(a: Buffer, linesA: Int32Array, b: Buffer, linesB: Int32Array, fr
     }
   }
   return ids;
+}
+
+/** Whether `n` bytes of `x` from `xs` equal those of `y` from `ys` (a loop for short lines, where a native call costs more). */
+function sameBytes(x: Buffer, xs: number, y: Buffer, ys: number, n: number): boolean {
+  if (n > 64) return x.compare(y, ys, ys + n, xs, xs + n) === 0;
+  for (let i = 0; i < n; i++) if (x[xs + i] !== y[ys + i]) return false;
+  return true;
 }
 
 /**

@@ -1,0 +1,97 @@
+/**
+ * How fast lineDiff is, against jsdiff's structuredPatch and git's own histogram diff, on a
+ * generated corpus of source-like files with realistic edits. Run:
+ *
+ *   npx tsx packages/changes/src/linediff.bench.ts [pairs=2000]
+ *
+ * git runs once per batch of pairs (`git diff --no-index --histogram` of two directories), so
+ * its process start is paid per batch; the start-up of a one-file diff is measured and taken
+ * off. Its numbers include reading the files and writing the patch text to a pipe.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { structuredPatch } from 'diff';
+import { lineDiff } from './linediff';
+import { sourceEdits } from './source-edits.test-support';
+
+const PAIRS = Number(process.argv[2] ?? 2000);
+const BATCH = 100;
+
+const median = (xs: readonly number[]) => {
+  const s = [...xs].sort((x, y) => x - y);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const sum = (xs: readonly number[]) => xs.reduce((n, x) => n + x, 0);
+const us = (ms: number) => `${(ms * 1000).toFixed(1)} µs`;
+
+const corpus = sourceEdits({ seed: 2026, pairs: PAIRS, minLines: 200, maxLines: 3000, minEdits: 1, maxEdits: 20 });
+const buffers = corpus.map(([a, b]) => [Buffer.from(a), Buffer.from(b)] as const);
+const lines = sum(corpus.map(([a, b]) => a.split('\n').length + b.split('\n').length));
+console.log(`${PAIRS} pairs, ${lines} lines in all, ${(sum(buffers.map(([a, b]) => a.length + b.length)) / 1e6).toFixed(1)} MB`);
+
+/** Per-pair times of `run` over the corpus, after one warm-up pass. */
+function timePairs(run: (k: number) => number): { perPair: number[]; changed: number } {
+  for (let k = 0; k < Math.min(200, PAIRS); k++) run(k);
+  const perPair: number[] = [];
+  let changed = 0;
+  for (let k = 0; k < PAIRS; k++) {
+    const t = performance.now();
+    changed += run(k);
+    perPair.push(performance.now() - t);
+  }
+  return { perPair, changed };
+}
+
+const ours = timePairs((k) => {
+  const d = lineDiff(buffers[k][0], buffers[k][1]);
+  d.hunks();
+  return d.added + d.removed;
+});
+const jsdiff = timePairs((k) => {
+  const p = structuredPatch('a', 'b', corpus[k][0], corpus[k][1], undefined, undefined, { context: 3 });
+  return p.hunks.reduce((n, h) => n + h.lines.filter((l) => l[0] === '+' || l[0] === '-').length, 0);
+});
+
+// git: batches of pairs in two directories.
+const dir = mkdtempSync(join(tmpdir(), 'linediff-bench-'));
+const env = { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' };
+function gitDiff(a: string, b: string): number {
+  const t = performance.now();
+  try {
+    execFileSync('git', ['diff', '--no-index', '--histogram', '-U3', a, b], { cwd: dir, env, stdio: ['ignore', 'pipe', 'ignore'], maxBuffer: 1 << 28 });
+  } catch (err) {
+    if ((err as { status?: number }).status !== 1) throw err;
+  }
+  return performance.now() - t;
+}
+const batchTimes: number[] = [];
+let startup = 0;
+try {
+  writeFileSync(join(dir, 'x'), 'one\n');
+  writeFileSync(join(dir, 'y'), 'two\n');
+  startup = median(Array.from({ length: 20 }, () => gitDiff('x', 'y')));
+  for (let from = 0; from < PAIRS; from += BATCH) {
+    const batch = join(dir, `batch${from}`);
+    mkdirSync(join(batch, 'a'), { recursive: true });
+    mkdirSync(join(batch, 'b'), { recursive: true });
+    for (let k = from; k < Math.min(PAIRS, from + BATCH); k++) {
+      writeFileSync(join(batch, 'a', `f${k}.c`), buffers[k][0]);
+      writeFileSync(join(batch, 'b', `f${k}.c`), buffers[k][1]);
+    }
+    gitDiff(`batch${from}/a`, `batch${from}/b`); // warm the page cache
+    batchTimes.push(gitDiff(`batch${from}/a`, `batch${from}/b`));
+  }
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
+const gitPerPair = batchTimes.map((t, i) => Math.max(0, t - startup) / Math.min(BATCH, PAIRS - i * BATCH));
+
+const batchMeans = (perPair: number[]) => Array.from({ length: batchTimes.length }, (_, i) => sum(perPair.slice(i * BATCH, (i + 1) * BATCH)) / Math.min(BATCH, PAIRS - i * BATCH));
+const row = (name: string, perPair: number[] | undefined, batches: number[], total: number) =>
+  console.log(`${name.padEnd(28)} median/pair ${perPair ? us(median(perPair)).padStart(10) : '         -'}   median of batch means ${us(median(batches)).padStart(10)}   total ${(total / 1000).toFixed(2)} s`);
+row('lineDiff (histogram)', ours.perPair, batchMeans(ours.perPair), sum(ours.perPair));
+row('jsdiff structuredPatch', jsdiff.perPair, batchMeans(jsdiff.perPair), sum(jsdiff.perPair));
+row('git diff --histogram', undefined, gitPerPair, sum(batchTimes) - startup * batchTimes.length);
+console.log(`git start-up taken off each batch: ${startup.toFixed(1)} ms; changed lines: ours ${ours.changed}, jsdiff ${jsdiff.changed}`);
