@@ -67,7 +67,7 @@ interface Measured {
   readonly reads: Record<string, { count: number; bytes: number }>;
   readonly commits: number;
   readonly fileChanges: number;
-  readonly diffBytes: number;
+  readonly paths: number;
   readonly changeSetJsonBytes: number;
 }
 
@@ -167,7 +167,7 @@ async function measure(repoDir: string, gcEveryMs: number): Promise<Measured> {
       reads,
       commits: cs.stats.commits,
       fileChanges: cs.stats.fileChanges,
-      diffBytes: cs.stats.diffBytes,
+      paths: cs.stats.paths,
       changeSetJsonBytes: Buffer.byteLength(JSON.stringify(cs)),
     };
     pushed.close();
@@ -225,7 +225,7 @@ Measured ${new Date().toISOString().slice(0, 10)} on ${machine(gitVersion)}; 1-m
 
 What the ${mb(added)} the push adds at its peak are made of:
 
-- **The change set itself, ~${mb(asRun.liveHeapUsed)} of heap**: ${asRun.commits} commits with ${asRun.fileChanges} file changes and ${mb(asRun.diffBytes)} of diff text (the diff budget, \`maxDiffTotalBytes\`); as JSON it is ${mb(asRun.changeSetJsonBytes)}. The heap peaks at ${mb(asRun.peakHeapUsed)} while it is built.
+- **The change set itself, ~${mb(asRun.liveHeapUsed)} of heap**: ${asRun.commits} commits with ${asRun.fileChanges} file changes over ${asRun.paths} distinct paths (file level; content is read on demand); as JSON it is ${mb(asRun.changeSetJsonBytes)}. The heap peaks at ${mb(asRun.peakHeapUsed)} while it is built.
 - **The pushed pack's reader, ~${mb(readerBytes)} of ArrayBuffers**: its index (${mb(asRun.idxBytes)}) and its caches (16 MiB of pack windows, 16 MiB of resolved objects).
 - **Dead ArrayBuffers not yet collected, ~${mb(Math.max(0, deadBuffers))}**: the change set reads every tree of the history, each about once (${trees.count} tree reads, ${mb(trees.bytes)}; ${blobs.count} blob reads, ${mb(blobs.bytes)}) through its 16 MiB tree cache, so hundreds of MB of object buffers die while it runs; V8 frees them only at a full collection, which external memory triggers after tens of MB. Forcing collections removes most of them (peak ArrayBuffers ${mb(asRun.peakArrayBuffers)} → ${mb(forced.peakArrayBuffers)}) at a cost in time (change set ${s(asRun.changesMs)} → ${s(forced.changesMs)}).
 - **Heap garbage while it is built, ~${mb(Math.max(0, asRun.peakHeapUsed - asRun.liveHeapUsed))}** (peak heap used less the change set), and the builder's tree and blob caches (16 and 8 MiB, gone once it returns); the rest is memory the allocator keeps between collections and zlib's state.

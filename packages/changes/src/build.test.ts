@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from '@jest/globals';
 import { DEFAULT_LIMITS, LimitError, type Oid, type ProgressEvent, type RefUpdate } from '@pushgate/core';
 import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
-import { PushScenario, inspectScenario as inspect } from './git-fixture.test-support';
-import { ChangesError, buildChangeSet, summarize, type ChangeSet, type FileChange, type RefChange } from './index';
+import { PushScenario, inspectScenario as inspect, withContent } from './git-fixture.test-support';
+import { ChangesError, buildChangeSet, summarize, type ChangeSet, type FileChangeList, type RefChange } from './index';
 
 // Pushes made with the real git CLI against a bare "mirror": the change set must say what git
 // itself says about the same commits.
@@ -25,8 +25,8 @@ function ref(cs: ChangeSet, name: string): RefChange {
   return r;
 }
 
-function pathsOf(files: readonly FileChange[]): string[] {
-  return files.map((f) => `${f.status}:${f.status === 'deleted' ? f.old.path : f.status === 'added' ? f.new.path : `${f.old.path}->${f.new.path}`}`);
+function pathsOf(files: FileChangeList): string[] {
+  return files.toArray().map((f) => `${f.status}:${f.status === 'deleted' ? f.old.path : f.status === 'added' ? f.new.path : `${f.old.path}->${f.new.path}`}`);
 }
 
 function revList(s: PushScenario, tips: string[]): string[] {
@@ -52,7 +52,10 @@ describe('buildChangeSet: ref updates', () => {
     if (main.net.kind !== 'files') throw new Error('files expected');
     expect(pathsOf(main.net.files)).toEqual(['added:a.txt']);
     expect(cs.stats.gitQueries).toBe(0);
-    expect(cs.commits[1].files[0].diff).toMatchObject({ kind: 'text', added: 1, removed: 0, addedLines: [{ line: 2, text: 'two' }] });
+    // Content is read on demand, per commit and path.
+    await withContent(s, { 'refs/heads/main': s.rev('HEAD') }, {}, async (again, content) => {
+      expect(await content.diff(again.commits[1].oid, 'a.txt')).toMatchObject({ kind: 'text', added: 1, removed: 0, addedLines: [{ line: 2, text: 'two' }] });
+    });
   });
 
   it('sees a force push as not fast-forward and shows the net difference', async () => {
@@ -113,7 +116,9 @@ describe('buildChangeSet: ref updates', () => {
   it('brings nothing when a branch is created at a commit the upstream has (empty pack)', async () => {
     const s = scenario('known');
     const cs = await inspect(s, { 'refs/heads/copy': s.rev('main') });
-    expect(ref(cs, 'refs/heads/copy')).toMatchObject({ kind: 'create', commits: [], net: { kind: 'files', base: s.rev('main'), files: [] } });
+    const copy = ref(cs, 'refs/heads/copy');
+    expect(copy).toMatchObject({ kind: 'create', commits: [], net: { kind: 'files', base: s.rev('main') } });
+    expect(copy.kind === 'create' && copy.net.kind === 'files' && copy.net.files.length).toBe(0);
     expect(cs.commits).toEqual([]);
   });
 
@@ -245,7 +250,7 @@ describe('buildChangeSet: ref updates', () => {
       ['refs/tags/light', 0, 0],
       ['refs/heads/old', 0, 0],
     ]);
-    expect(summary.refs[0]).toMatchObject({ fastForward: true, addedLines: 1, bytes: 2, paths: 1 });
+    expect(summary.refs[0]).toMatchObject({ fastForward: true, bytes: 2, paths: 1 });
   });
 
   it('refuses a branch that would point at a tree', async () => {

@@ -6,7 +6,8 @@
  * 2. find the commits new to the repository (history.ts), refusing with LIMIT_COMMITS before any
  *    diff work when there are too many;
  * 3. check connectivity: everything the new commits and tags need is present, typed right;
- * 4. diff each new commit against its first parent, and merges against every parent;
+ * 4. diff each new commit against its first parent at file level (no line diffs: content is read
+ *    on demand through ChangeContent), and find the paths a merge changes against every parent;
  * 5. per ref: its new commits, fast-forward or not, and its net file changes.
  */
 import { ZERO_OID, refCategory, refUpdateKind, type Limits, type Oid, type ProgressSink, type RefUpdate } from '@pushgate/core';
@@ -112,7 +113,7 @@ async function build(input: BuildChangeSetInput, mirror: ObjectStore, options: R
     if (!r.target) continue;
     const { oid, type } = r.target.peeled;
     if (type === 'tree') await checkTreeClosure(oid, r.cmd.ref, mirror, engine, pacer, seenTrees);
-    else if (type === 'blob') engine.blobSize(oid, r.cmd.ref);
+    else if (type === 'blob') engine.blobs.size(oid, r.cmd.ref);
   }
 
   // 2. New commits.
@@ -158,15 +159,15 @@ async function build(input: BuildChangeSetInput, mirror: ObjectStore, options: R
   for (const oid of history.order) {
     const { commit } = history.commits.get(oid)!;
     const parentTree = commit.parents.length > 0 ? treeOf(commit.parents[0], `commit ${oid}`) : undefined;
-    const { files, renames } = await engine.diff(parentTree, commit.tree, `commit ${oid}`);
+    const { files, renames, raw } = await engine.diff(parentTree, commit.tree, `commit ${oid}`);
     const merge =
       commit.parents.length > 1
         ? {
             kind: 'merge' as const,
-            introduced: await engine.mergeIntroduced(
+            introduced: await engine.mergePaths(
               oid,
-              commit.tree,
-              commit.parents.map((p) => treeOf(p, `commit ${oid}`)),
+              raw,
+              commit.parents.slice(1).map((p) => treeOf(p, `commit ${oid}`)),
             ),
           }
         : { kind: 'not-merge' as const };
@@ -235,9 +236,7 @@ async function build(input: BuildChangeSetInput, mirror: ObjectStore, options: R
       commits: commits.length,
       merges,
       fileChanges,
-      diffBytes: engine.counters.diffBytes,
-      diffsSkipped: { ...engine.counters.skipped },
-      binaryFiles: engine.counters.binaryFiles,
+      paths: engine.table.paths.size,
       gitQueries,
       durationMs: Math.round(performance.now() - started),
     },

@@ -199,11 +199,11 @@ async function main(): Promise<void> {
     clearInterval(timer);
     pushed.close();
     mirrorStore.close();
-    const renames = cs.commits.reduce((n, c) => n + c.files.filter((f) => f.status === 'renamed').length, 0);
-    const similar = cs.commits.reduce((n, c) => n + c.files.filter((f) => f.status === 'renamed' && f.similarity < 100).length, 0);
+    const renames = cs.commits.reduce((n, c) => n + c.files.toArray().filter((f) => f.status === 'renamed').length, 0);
+    const similar = cs.commits.reduce((n, c) => n + c.files.toArray().filter((f) => f.status === 'renamed' && f.similarity < 100).length, 0);
     console.log(
       `buildChangeSet: ${Math.round(ms)} ms wall, ${Math.round((used.user + used.system) / 1000)} ms CPU for ${cs.stats.commits} commits (${cs.stats.merges} merges), ${cs.stats.fileChanges} file changes, ` +
-        `${renames} renames (${similar} edited), ${(cs.stats.diffBytes / 1024 / 1024).toFixed(1)} MiB of diff text; ` +
+        `${renames} renames (${similar} edited), ${cs.stats.paths} distinct paths; ` +
         `${(ms / cs.stats.commits).toFixed(2)} ms/commit; longest event-loop stall ${Math.round(maxGap)} ms; ${events.length} progress events`,
     );
     console.log(JSON.stringify(summarize(cs).refs[0]));

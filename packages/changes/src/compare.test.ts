@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_LIMITS, type Oid, type RefUpdate } from '@pushgate/core';
+import { DEFAULT_LIMITS } from '@pushgate/core';
 import * as isogit from 'isomorphic-git';
-import { GitDirObjectStore, PushedPackStore, isoGitOverStore } from '@pushgate/objects';
-import { PushScenario } from './git-fixture.test-support';
-import { buildChangeSet, type ChangeSet, type FileChange } from './index';
+import { GitDirObjectStore, isoGitOverStore } from '@pushgate/objects';
+import { PushScenario, withContent } from './git-fixture.test-support';
+import type { ChangeSet, ContentDiff, FileChange } from './index';
 
 // A generated history (adds, edits, deletes, exact and edited renames, mode changes, symlinks,
 // type changes, binary files, merges) pushed in one go: for every commit the change set must
@@ -33,6 +33,8 @@ const DIRS = ['', 'src/', 'src/lib/', 'docs/', 'deep/a/b/c/', 'caf\u00e9 dir/'];
 let s: PushScenario;
 let changeSet: ChangeSet;
 let commitOids: string[];
+/** Every commit's file diffs, read on demand through the content reader while the push's objects were open. */
+let diffs: Map<string, ContentDiff[]>;
 
 function generate(): void {
   const rnd = prng(SEED);
@@ -136,22 +138,15 @@ function generate(): void {
 beforeAll(async () => {
   s = PushScenario.create('compare');
   generate();
-  const mirror = GitDirObjectStore.open(s.mirror.dir, { limits: DEFAULT_LIMITS });
-  const { commands, pack } = await s.receive({ 'refs/heads/main': s.rev('HEAD') }, mirror);
-  const pushed = PushedPackStore.open(pack!.packPath, pack!.idxPath, { limits: DEFAULT_LIMITS, base: mirror });
-  try {
-    changeSet = await buildChangeSet({
-      commands: commands as RefUpdate[],
-      store: pushed.withBase(),
-      mirror,
-      mirrorGitDir: s.mirror.dir,
-      upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
-      limits: DEFAULT_LIMITS,
-    });
-  } finally {
-    pushed.close();
-    mirror.close();
-  }
+  diffs = new Map();
+  changeSet = await withContent(s, { 'refs/heads/main': s.rev('HEAD') }, {}, async (cs, content) => {
+    for (const c of cs.commits) {
+      const list: ContentDiff[] = [];
+      for (const f of c.files) list.push(await content.diffOf(f));
+      diffs.set(c.oid, list);
+    }
+    return cs;
+  });
   commitOids = s.work.git('rev-list', '--topo-order', '--reverse', 'HEAD', `^${s.upstreamRefs().get('refs/heads/main')}`).trim().split('\n');
 });
 afterAll(() => s.cleanup());
@@ -183,9 +178,9 @@ function ours(f: FileChange): string {
   return `${status}${score} ${a} ${b} ${oldMode} ${newMode}`;
 }
 
-/** `git diff-tree --numstat` per path: [added, removed] or 'binary'. */
+/** `git diff-tree --histogram --numstat` per path (the line diff is a histogram diff, as git's): [added, removed] or 'binary'. */
 function gitNumstat(from: string | undefined, to: string): Map<string, [number, number] | 'binary'> {
-  const args = from ? ['diff-tree', '-r', '-M', '--numstat', '-z', from, to] : ['diff-tree', '-r', '-M', '--numstat', '-z', '--root', to];
+  const args = from ? ['diff-tree', '-r', '-M', '--histogram', '--numstat', '-z', from, to] : ['diff-tree', '-r', '-M', '--histogram', '--numstat', '-z', '--root', to];
   const parts = s.work.gitBytes(args).toString('utf8').split('\0');
   if (!from) parts.shift();
   const out = new Map<string, [number, number] | 'binary'>();
@@ -213,14 +208,15 @@ describe('buildChangeSet against git on a generated history', () => {
     let similar = 0;
     for (const c of changeSet.commits) {
       const first = c.parents[0];
-      expect({ commit: c.message, files: c.files.map(ours) }).toEqual({ commit: c.message, files: gitRaw(first, c.oid) });
-      renames += c.files.filter((f) => f.status === 'renamed').length;
-      similar += c.files.filter((f) => f.status === 'renamed' && f.similarity < 100).length;
+      const files = c.files.toArray();
+      expect({ commit: c.message, files: files.map(ours) }).toEqual({ commit: c.message, files: gitRaw(first, c.oid) });
+      renames += files.filter((f) => f.status === 'renamed').length;
+      similar += files.filter((f) => f.status === 'renamed' && f.similarity < 100).length;
     }
     // The generator must actually have produced what this test claims to cover.
     expect(renames).toBeGreaterThan(3);
     expect(similar).toBeGreaterThan(1);
-    const statuses = new Set(changeSet.commits.flatMap((c) => c.files.map((f) => f.status)));
+    const statuses = new Set(changeSet.commits.flatMap((c) => c.files.toArray().map((f) => f.status)));
     expect([...statuses].sort()).toEqual(['added', 'deleted', 'modified', 'renamed', 'type-changed']);
   });
 
@@ -228,19 +224,21 @@ describe('buildChangeSet against git on a generated history', () => {
     let compared = 0;
     for (const c of changeSet.commits) {
       const git = gitNumstat(c.parents[0], c.oid);
-      for (const f of c.files) {
+      const files = c.files.toArray();
+      for (const [i, f] of files.entries()) {
         const path = f.status === 'deleted' ? f.old.path : f.new.path;
         const g = git.get(path);
+        const diff = diffs.get(c.oid)![i];
         if (f.status === 'type-changed' || g === undefined) continue;
-        if (f.diff.kind === 'binary') {
+        if (diff.kind === 'binary') {
           expect({ path, g }).toEqual({ path, g: 'binary' });
-        } else if (f.diff.kind === 'text') {
-          expect({ path, counts: [f.diff.added, f.diff.removed] }).toEqual({ path, counts: g });
+        } else if (diff.kind === 'text') {
+          expect({ path, counts: [diff.added, diff.removed] }).toEqual({ path, counts: g });
           compared++;
-        } else if (f.diff.kind === 'removed-text') {
-          expect({ path, counts: [0, f.diff.removed] }).toEqual({ path, counts: g });
+        } else if (diff.kind === 'removed-text') {
+          expect({ path, counts: [0, diff.removed] }).toEqual({ path, counts: g });
           compared++;
-        } else if (f.diff.kind === 'none') {
+        } else if (diff.kind === 'none') {
           expect({ path, counts: [0, 0] }).toEqual({ path, counts: g });
         }
       }
@@ -252,7 +250,7 @@ describe('buildChangeSet against git on a generated history', () => {
     const main = changeSet.refs[0];
     if (main.kind !== 'update' || main.net.kind !== 'files') throw new Error('update with files expected');
     expect(main.fastForward).toBe(true);
-    expect(main.net.files.map(ours)).toEqual(gitRaw(s.upstreamRefs().get('refs/heads/main'), s.rev('HEAD')));
+    expect(main.net.files.toArray().map(ours)).toEqual(gitRaw(s.upstreamRefs().get('refs/heads/main'), s.rev('HEAD')));
   });
 
   it('reads commits as isomorphic-git reads them (an independent parser over the same store)', async () => {
@@ -273,10 +271,11 @@ describe('buildChangeSet against git on a generated history', () => {
 
   it('numbers added lines as they are in the new file', () => {
     for (const c of changeSet.commits) {
-      for (const f of c.files) {
-        if (f.diff.kind !== 'text' || f.status === 'deleted') continue;
+      for (const [i, f] of c.files.toArray().entries()) {
+        const diff = diffs.get(c.oid)![i];
+        if (diff.kind !== 'text' || f.status === 'deleted') continue;
         const content = s.work.gitBytes(['cat-file', 'blob', f.new.oid]).toString('utf8').split('\n');
-        for (const a of f.diff.addedLines) expect(content[a.line - 1]).toBe(a.text);
+        for (const a of diff.addedLines) expect(content[a.line - 1]).toBe(a.text);
       }
     }
   });

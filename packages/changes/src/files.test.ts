@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Oid, type RefUpdate } from '@pushgate/core';
 import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
-import { PushScenario, inspectScenario } from './git-fixture.test-support';
-import { buildChangeSet, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
+import { PushScenario, inspectScenario, withContent } from './git-fixture.test-support';
+import { buildChangeSet, type ChangeContent, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
 
 // File-level changes, one kind at a time, each compared with what git prints for the same commit.
 
@@ -23,6 +23,11 @@ function scenario(prefix: string): PushScenario {
 
 async function pushHead(s: PushScenario, options?: ChangeSetOptions, refName = 'refs/heads/main', rev = 'HEAD'): Promise<ChangeSet> {
   return inspectScenario(s, { [refName]: s.rev(rev) }, options ? { options } : {});
+}
+
+/** Pushes HEAD and hands the last commit and the content reader to `use`. */
+async function withHead<T>(s: PushScenario, use: (c: CommitChange, content: ChangeContent, cs: ChangeSet) => Promise<T>, options?: ChangeSetOptions): Promise<T> {
+  return withContent(s, { 'refs/heads/main': s.rev('HEAD') }, options ? { options } : {}, (cs, content) => use(last(cs), content, cs));
 }
 
 /** Pushes exactly `objects` (packed without walking them) for `updates`. */
@@ -58,8 +63,8 @@ function last(cs: ChangeSet): CommitChange {
 }
 
 function only(c: CommitChange): FileChange {
-  expect(c.files).toHaveLength(1);
-  return c.files[0];
+  expect(c.files.length).toBe(1);
+  return c.files.at(0);
 }
 
 describe('file changes', () => {
@@ -75,17 +80,22 @@ describe('file changes', () => {
     s.work.remove('src/old.ts');
     s.work.write('lib/new.ts', `${body.replace('line 7', 'line seven')}\nexport {};\n`);
     s.work.commit('move things');
-    const c = last(await pushHead(s));
+    await withHead(s, async (c, content) => {
+    const files = c.files.toArray();
     const raw = s.work.git('diff-tree', '-r', '-M', '--raw', 'HEAD~1', 'HEAD').trim().split('\n');
     const gitScores = raw.map((l) => /\sR(\d+)\t(\S+)\t(\S+)$/.exec(l)).filter(Boolean).map((m) => [m![2], m![3], Number(m![1])]);
-    const ours = c.files.map((f) => (f.status === 'renamed' ? [f.old.path, f.new.path, f.similarity] : [f.status]));
+    const ours = files.map((f) => (f.status === 'renamed' ? [f.old.path, f.new.path, f.similarity] : [f.status]));
     expect(ours).toEqual(gitScores);
     expect(gitScores.some((g) => g[2] === 100)).toBe(true);
     expect(gitScores.some((g) => (g[2] as number) < 100)).toBe(true);
-    const edited = c.files.find((f) => f.status === 'renamed' && f.similarity < 100)!;
-    expect(edited.diff).toMatchObject({ kind: 'text', added: 2, removed: 1 });
-    const exact = c.files.find((f) => f.status === 'renamed' && f.similarity === 100)!;
-    expect(exact.diff).toEqual({ kind: 'none' });
+    const edited = files.find((f) => f.status === 'renamed' && f.similarity < 100)!;
+    expect(await content.diffOf(edited)).toMatchObject({ kind: 'text', added: 2, removed: 1 });
+    const exact = files.find((f) => f.status === 'renamed' && f.similarity === 100)!;
+    expect(await content.diffOf(exact)).toEqual({ kind: 'none' });
+    // By commit and path, as policy and the review page ask.
+    expect(await content.addedLines(c.oid, 'lib/new.ts')).toMatchObject({ kind: 'text', lines: [{ line: 8, text: 'line seven of the module' }, { line: 41, text: 'export {};' }] });
+    expect(await content.addedLines(c.oid, 'no/such/path')).toBeUndefined();
+    });
   });
 
   it('reports a mode change with both modes and no content diff', async () => {
@@ -95,12 +105,14 @@ describe('file changes', () => {
     s.accept(['+refs/heads/main:refs/heads/main']);
     s.work.git('update-index', '--chmod=+x', 'run.sh');
     s.work.git('commit', '-q', '-m', 'make executable');
-    const f = only(last(await pushHead(s)));
-    expect(f).toMatchObject({
-      status: 'modified',
-      old: { path: 'run.sh', mode: '100644', kind: 'regular' },
-      new: { path: 'run.sh', mode: '100755', kind: 'executable' },
-      diff: { kind: 'none' },
+    await withHead(s, async (c, content) => {
+      const f = only(c);
+      expect(f).toMatchObject({
+        status: 'modified',
+        old: { path: 'run.sh', mode: '100644', kind: 'regular' },
+        new: { path: 'run.sh', mode: '100755', kind: 'executable' },
+      });
+      expect(await content.diffOf(f)).toEqual({ kind: 'none' });
     });
   });
 
@@ -109,14 +121,14 @@ describe('file changes', () => {
     s.work.write('target.txt', 'x\n');
     s.work.symlink('current', 'target.txt');
     s.work.commit('link');
-    const add = last(await pushHead(s)).files.find((f) => f.status === 'added' && f.new.kind === 'symlink')!;
+    const add = last(await pushHead(s)).files.toArray().find((f) => f.status === 'added' && f.new.kind === 'symlink')!;
     expect(add).toMatchObject({ new: { path: 'current', mode: '120000', kind: 'symlink', target: 'target.txt', size: 10 } });
     s.accept(['+refs/heads/main:refs/heads/main']);
     s.work.symlink('current', '/etc/passwd');
     s.work.remove('target.txt');
     s.work.symlink('target.txt', '../../outside');
     s.work.commit('retarget');
-    const files = last(await pushHead(s)).files;
+    const files = last(await pushHead(s)).files.toArray();
     expect(files.find((f) => f.status === 'modified')).toMatchObject({ old: { target: 'target.txt' }, new: { target: '/etc/passwd', kind: 'symlink' } });
     expect(files.find((f) => f.status === 'type-changed')).toMatchObject({
       old: { path: 'target.txt', kind: 'regular' },
@@ -130,11 +142,11 @@ describe('file changes', () => {
     const commitA = s.rev('HEAD');
     s.work.git('update-index', '--add', '--cacheinfo', `160000,${commitA},vendor/lib`);
     s.work.git('commit', '-q', '-m', 'add submodule');
-    const f = only(last(await pushHead(s)));
-    expect(f).toEqual({
-      status: 'added',
-      new: { path: 'vendor/lib', mode: '160000', kind: 'submodule', oid: commitA },
-      diff: { kind: 'none' },
+    await withHead(s, async (c, content) => {
+      const f = only(c);
+      expect(f).toEqual({ status: 'added', new: { path: 'vendor/lib', mode: '160000', kind: 'submodule', oid: commitA } });
+      expect(await content.diffOf(f)).toEqual({ kind: 'none' });
+      expect(content.newBlobs()).toEqual([]);
     });
     s.accept(['+refs/heads/main:refs/heads/main']);
     const other = s.work.gitBytes(['commit-tree', s.rev('HEAD^{tree}'), '-m', 'elsewhere']).toString().trim();
@@ -148,11 +160,17 @@ describe('file changes', () => {
     s.work.write('image.png', Buffer.concat([Buffer.from('\x89PNG\r\n\x1a\n'), Buffer.alloc(64), Buffer.from('tEXt')]));
     s.work.write('late-nul.txt', Buffer.concat([Buffer.alloc(9000, 0x61), Buffer.from([0])]));
     s.work.commit('binary');
-    const files = last(await pushHead(s)).files;
-    expect(files.map((f) => [f.status === 'added' && f.new.path, f.diff.kind])).toEqual([
-      ['image.png', 'binary'],
-      ['late-nul.txt', 'text'],
-    ]);
+    await withHead(s, async (c, content) => {
+      const kinds = [];
+      for (const f of c.files) kinds.push([f.status === 'added' && f.new.path, (await content.diffOf(f)).kind]);
+      expect(kinds).toEqual([
+        ['image.png', 'binary'],
+        ['late-nul.txt', 'text'],
+      ]);
+      const blobs = content.newBlobs();
+      expect((await content.blob(blobs[0].oid)).kind).toBe('binary');
+      expect((await content.blob(blobs[1].oid)).kind).toBe('text');
+    });
     const numstat = s.work.git('diff-tree', '--numstat', '-r', 'HEAD~1', 'HEAD');
     expect(numstat).toContain('-\t-\timage.png');
     expect(numstat).toMatch(/^1\t0\tlate-nul\.txt$/m);
@@ -163,32 +181,60 @@ describe('file changes', () => {
     const big = Buffer.alloc(3 * 1024 * 1024, 'all work and no play\n');
     s.work.write('dump.sql', big);
     s.work.commit('huge');
-    const f = only(last(await pushHead(s)));
-    expect(f).toMatchObject({ status: 'added', new: { size: big.length }, diff: { kind: 'skipped', reason: 'too-large' } });
-    if (f.diff.kind !== 'skipped') throw new Error('skipped expected');
-    expect(f.diff.detail).toContain(String(big.length));
+    await withHead(s, async (c, content) => {
+      const f = only(c);
+      expect(f).toMatchObject({ status: 'added', new: { size: big.length } });
+      const diff = await content.diffOf(f);
+      expect(diff).toMatchObject({ kind: 'skipped', reason: 'too-large' });
+      if (diff.kind !== 'skipped') throw new Error('skipped expected');
+      expect(diff.detail).toContain(String(big.length));
+      expect(await content.addedLinesOf(f)).toMatchObject({ kind: 'skipped', reason: 'too-large' });
+      // Scanning reads further than diffing: the 3 MiB blob is still there to scan whole.
+      if (f.status !== 'added') throw new Error('added expected');
+      const blob = await content.blob(f.new.oid);
+      expect(blob.kind === 'text' && blob.data.equals(big)).toBe(true);
+    });
   });
 
   it('stops keeping diff text once the push budget is spent, and says so per file', async () => {
     const s = scenario('budget');
     for (let i = 0; i < 5; i++) s.work.write(`f${i}.txt`, `${String(i).repeat(100)}\n`.repeat(20));
     s.work.commit('five files');
-    const cs = await pushHead(s, { maxDiffTotalBytes: 6000 });
-    const kinds = last(cs).files.map((f) => f.diff.kind);
-    expect(kinds.filter((k) => k === 'text').length).toBeGreaterThan(0);
-    expect(kinds.filter((k) => k === 'skipped').length).toBeGreaterThan(0);
-    expect(cs.stats.diffsSkipped['budget-exhausted']).toBe(kinds.filter((k) => k === 'skipped').length);
-    expect(cs.stats.diffBytes).toBeLessThanOrEqual(6000);
+    await withHead(
+      s,
+      async (c, content) => {
+        const kinds = [];
+        for (const f of c.files) kinds.push((await content.diffOf(f)).kind);
+        expect(kinds.filter((k) => k === 'text').length).toBeGreaterThan(0);
+        expect(kinds.filter((k) => k === 'skipped').length).toBeGreaterThan(0);
+        expect(content.counters.skipped['budget-exhausted']).toBe(kinds.filter((k) => k === 'skipped').length);
+        expect(content.counters.diffBytes).toBeLessThanOrEqual(6000);
+      },
+      { maxDiffTotalBytes: 6000 },
+    );
   });
 
-  it('gives up a line diff that needs too many edits', async () => {
+  it('degrades a line diff past its work bound to a coarse but correct one', async () => {
     const s = scenario('complex');
-    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `a${i}`).join('\n'));
+    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `a${i % 7}\nk${i}`).join('\n'));
     s.work.commit('a');
     s.accept(['+refs/heads/main:refs/heads/main']);
-    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `b${i}`).join('\n'));
+    s.work.write('a.txt', Array.from({ length: 200 }, (_, i) => `a${i % 5}\nk${i * 3}`).join('\n'));
     s.work.commit('rewrite');
-    expect(only(last(await pushHead(s, { maxDiffEditLength: 10 }))).diff).toMatchObject({ kind: 'skipped', reason: 'too-complex' });
+    await withHead(
+      s,
+      async (c, content) => {
+        const diff = await content.diffOf(only(c));
+        if (diff.kind !== 'text') throw new Error(`text expected, got ${diff.kind}`);
+        expect(diff.coarse).toBe(true);
+        // Still a diff of these two files: the new file's lines are its unchanged and added lines.
+        const after = s.work.git('show', 'HEAD:a.txt').split('\n');
+        for (const a of diff.addedLines) expect(after[a.line - 1]).toBe(a.text);
+        const numstat = s.work.git('diff-tree', '--numstat', '-r', 'HEAD~1', 'HEAD').split('\t').map(Number);
+        expect(diff.added - diff.removed).toBe(numstat[0] - numstat[1]);
+      },
+      { maxDiffWork: 10 },
+    );
   });
 
   it('follows deep trees', async () => {
@@ -206,7 +252,7 @@ describe('file changes', () => {
     s.work.write(Buffer.from([0x72, 0xe9, 0x73, 0x75, 0x6d, 0xe9, 0x2e, 0x74, 0x78, 0x74]), 'r\xe9sum\xe9\n');
     s.work.write('caf\u00e9.txt', 'utf-8 name\n');
     s.work.commit('names');
-    const files = last(await pushHead(s)).files;
+    const files = last(await pushHead(s)).files.toArray();
     const names = s.work.gitBytes(['diff-tree', '-r', '-z', '--name-only', 'HEAD~1', 'HEAD']).toString('latin1').split('\0').filter(Boolean);
     expect(names.map((n) => Buffer.from(n, 'latin1').toString('hex'))).toContain('72e973756de92e747874');
     expect(files.map((f) => (f.status === 'added' ? [f.new.path, f.new.pathBytes] : []))).toEqual([
@@ -225,7 +271,7 @@ describe('file changes', () => {
     const c = last(await pushHead(s));
     expect(c.signature).toEqual({ kind: 'signed', headers: ['gpgsig'], format: 'ssh' });
     expect(c.extraHeaders).toEqual([{ name: 'x-agent', value: 'claude' }]);
-    expect(c.files).toEqual([]);
+    expect(c.files.length).toBe(0);
   });
 
   it('refuses a tree entry whose object is not what its mode says', async () => {
@@ -283,7 +329,7 @@ describe('merges', () => {
     s.work.write('other.txt', 'other, changed only by the merge\n');
     s.work.git('add', '-A');
     s.work.git('commit', '-q', '-m', 'merge side');
-    const merge = last(await pushHead(s));
+    await withHead(s, async (merge, content) => {
     expect(merge.parents).toHaveLength(2);
     if (merge.merge.kind !== 'merge') throw new Error('merge expected');
     const gitPaths = s.work.git('diff-tree', '-c', '--name-only', 'HEAD').trim().split('\n').slice(1);
@@ -293,13 +339,19 @@ describe('merges', () => {
       .split('\n')
       .filter((l) => l.startsWith('++') && !l.startsWith('+++'))
       .map((l) => l.slice(2));
-    const introduced = merge.merge.introduced.flatMap((m) => (m.content.kind === 'text' ? m.content.introducedLines.map((l) => l.text) : []));
+    const introduced: string[] = [];
+    for (const m of merge.merge.introduced) {
+      const mc = await content.mergeContentOf(m);
+      if (mc.kind === 'text') introduced.push(...mc.introducedLines.map((l) => l.text));
+    }
     expect(introduced).toEqual(ccPlus);
     expect(introduced).toContain('token = hunter2');
     const configChange = merge.merge.introduced.find((m) => m.path === 'config.txt')!;
     expect(configChange.parents.map((p) => p?.oid)).toEqual([s.rev('HEAD^1:config.txt'), s.rev('HEAD^2:config.txt')]);
     // Against the first parent the merge brings side's work too.
-    expect(merge.files.map((f) => (f.status === 'deleted' ? f.old.path : f.new.path)).sort()).toEqual(['config.txt', 'other.txt', 'side-only.txt']);
+    expect(merge.files.toArray().map((f) => (f.status === 'deleted' ? f.old.path : f.new.path)).sort()).toEqual(['config.txt', 'other.txt', 'side-only.txt']);
+    expect(await content.mergeContent(merge.oid, 'config.txt')).toMatchObject({ kind: 'text', introducedLines: [{ text: 'token = hunter2' }] });
+    });
   });
 
   it('finds nothing introduced by a clean merge', async () => {

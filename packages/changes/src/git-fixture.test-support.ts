@@ -9,7 +9,7 @@ import { DEFAULT_LIMITS, type Oid, type ProgressEvent, type RefUpdate } from '@p
 import { GitDirObjectStore, PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
 import { GitFixture } from '@pushgate/objects/test-support';
 import { indexPack } from '@pushgate/pack';
-import { buildChangeSet, type ChangeSet, type ChangeSetOptions } from './index';
+import { ChangeContent, buildChangeSet, type ChangeSet, type ChangeSetOptions } from './index';
 
 export { GitFixture, thinPack, type PackFiles } from '@pushgate/objects/test-support';
 
@@ -122,14 +122,25 @@ export interface InspectOptions {
 
 /** The change set of pushing `updates` from the scenario's clone, as the gateway builds it (pushed pack ∪ mirror). */
 export async function inspectScenario(s: PushScenario, updates: Record<string, string | null>, o: InspectOptions = {}): Promise<ChangeSet> {
+  return withContent(s, updates, o, async (changeSet) => changeSet);
+}
+
+/** Builds the change set as inspectScenario does and hands it, with its content reader, to `use` while the objects are open. */
+export async function withContent<T>(
+  s: PushScenario,
+  updates: Record<string, string | null>,
+  o: InspectOptions,
+  use: (changeSet: ChangeSet, content: ChangeContent) => Promise<T>,
+): Promise<T> {
   const limits = { ...DEFAULT_LIMITS, ...o.limits };
   const mirror = GitDirObjectStore.open(s.mirror.dir, { limits });
   const { commands, pack } = await s.receive(updates, mirror, o.old);
   const pushed = pack ? PushedPackStore.open(pack.packPath, pack.idxPath, { limits, base: mirror }) : undefined;
   try {
-    return await buildChangeSet({
+    const store = pushed ? pushed.withBase() : mirror;
+    const changeSet = await buildChangeSet({
       commands: commands as RefUpdate[],
-      store: pushed ? pushed.withBase() : mirror,
+      store,
       mirror,
       mirrorGitDir: s.mirror.dir,
       upstreamRefs: s.upstreamRefs() as Map<string, Oid>,
@@ -138,6 +149,7 @@ export async function inspectScenario(s: PushScenario, updates: Record<string, s
       ...(o.onProgress ? { onProgress: o.onProgress } : {}),
       ...(o.signal ? { signal: o.signal } : {}),
     });
+    return await use(changeSet, new ChangeContent({ changeSet, store, mirror, ...(o.options ? { options: o.options } : {}) }));
   } finally {
     pushed?.close();
     mirror.close();

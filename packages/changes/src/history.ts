@@ -166,7 +166,7 @@ export async function checkTreeClosure(root: Oid, referencedBy: string, mirror: 
       if (kind === 'tree') {
         stack.push({ oid: tree.oid(i), path: Buffer.concat([path, tree.nameBytes(i), Buffer.from('/')]), referencedBy: `tree ${oid}` });
       } else {
-        engine.blobSize(tree.oid(i), `tree ${oid}`, () => Buffer.concat([path, tree.nameBytes(i)]));
+        engine.blobs.size(tree.oid(i), `tree ${oid}`, () => Buffer.concat([path, tree.nameBytes(i)]));
       }
     }
     await pacer.tick();

@@ -3,17 +3,21 @@
 /** Tunables of a change set build; every field has a default. */
 export interface ChangeSetOptions {
   /**
-   * Largest blob (either side) whose text diff is computed. Larger files are reported with a
-   * `too-large` skip. 1 MiB: well above source files, and jsdiff's cost grows with size.
+   * Largest blob (either side) whose text diff is computed on demand. Larger files are reported
+   * with a `too-large` skip. 1 MiB: well above source files; a diff's cost grows with size.
    */
   readonly maxDiffFileBytes?: number;
   /**
-   * Bytes of diff text (hunk lines and added lines) kept for the whole push; once spent, further
-   * diffs are `budget-exhausted`. 32 MiB keeps a held push's change set storable.
+   * Bytes of diff text (hunk lines and added lines) one content reader produces for a push; once
+   * spent, further diffs are `budget-exhausted`. 32 MiB bounds what any pusher can make the
+   * gateway compute and hold for one push.
    */
   readonly maxDiffTotalBytes?: number;
-  /** Edit length beyond which a line diff is abandoned as `too-complex` (jsdiff maxEditLength). */
-  readonly maxDiffEditLength?: number;
+  /**
+   * Work bound of one line diff (records compared while searching for an alignment); past it a
+   * region is diffed coarsely (replaced wholesale) instead. 4,000,000: a few tens of milliseconds.
+   */
+  readonly maxDiffWork?: number;
   /** Context lines around hunks (git's default is 3). */
   readonly contextLines?: number;
   /**
@@ -44,7 +48,7 @@ export type ResolvedOptions = Required<ChangeSetOptions>;
 export const DEFAULT_CHANGESET_OPTIONS: ResolvedOptions = Object.freeze({
   maxDiffFileBytes: 1024 * 1024,
   maxDiffTotalBytes: 32 * 1024 * 1024,
-  maxDiffEditLength: 20_000,
+  maxDiffWork: 4_000_000,
   contextLines: 3,
   renameLimit: 1000,
   renameScore: 50,

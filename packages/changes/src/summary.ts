@@ -14,8 +14,6 @@ export interface RefSummary {
   readonly fileChanges: number;
   /** Distinct paths those commits touch. */
   readonly paths: number;
-  readonly addedLines: number;
-  readonly removedLines: number;
   /** Bytes of the new blobs those commits add or change. */
   readonly bytes: number;
 }
@@ -26,33 +24,25 @@ export interface ChangeSetSummary {
   readonly commits: number;
   readonly merges: number;
   readonly fileChanges: number;
-  readonly diffBytes: number;
-  readonly diffsSkipped: number;
+  /** Distinct paths the change set names. */
+  readonly paths: number;
 }
 
 function newSize(f: FileChange): number {
   return f.status === 'deleted' ? 0 : (f.new.size ?? 0);
 }
 
-function lines(f: FileChange): [number, number] {
-  if (f.diff.kind === 'text') return [f.diff.added, f.diff.removed];
-  if (f.diff.kind === 'removed-text') return [0, f.diff.removed];
-  return [0, 0];
-}
-
 function pathOf(f: FileChange): string {
   return f.status === 'deleted' ? f.old.path : f.new.path;
 }
 
-/** Counts of commits, files, lines and bytes per ref and in total. */
+/** Counts of commits, files, paths and bytes per ref and in total (file level: no line diff is made for the audit record). */
 export function summarize(changeSet: ChangeSet): ChangeSetSummary {
   const byOid = new Map<string, CommitChange>(changeSet.commits.map((c) => [c.oid, c]));
   const refs = changeSet.refs.map((r): RefSummary => {
     const base = { ref: r.ref, kind: r.kind, category: r.category, ...(r.kind === 'update' ? { fastForward: r.fastForward } : {}) };
-    if (r.kind === 'delete') return { ...base, commits: 0, fileChanges: 0, paths: 0, addedLines: 0, removedLines: 0, bytes: 0 };
+    if (r.kind === 'delete') return { ...base, commits: 0, fileChanges: 0, paths: 0, bytes: 0 };
     let fileChanges = 0;
-    let added = 0;
-    let removed = 0;
     let bytes = 0;
     const paths = new Set<string>();
     for (const oid of r.commits) {
@@ -60,16 +50,12 @@ export function summarize(changeSet: ChangeSet): ChangeSetSummary {
       if (!c) continue;
       for (const f of c.files) {
         fileChanges++;
-        const [a, d] = lines(f);
-        added += a;
-        removed += d;
         bytes += newSize(f);
         paths.add(pathOf(f));
       }
     }
-    return { ...base, commits: r.commits.length, fileChanges, paths: paths.size, addedLines: added, removedLines: removed, bytes };
+    return { ...base, commits: r.commits.length, fileChanges, paths: paths.size, bytes };
   });
   const s = changeSet.stats;
-  const skipped = Object.values(s.diffsSkipped).reduce((a, b) => a + b, 0);
-  return { refs, commits: s.commits, merges: s.merges, fileChanges: s.fileChanges, diffBytes: s.diffBytes, diffsSkipped: skipped };
+  return { refs, commits: s.commits, merges: s.merges, fileChanges: s.fileChanges, paths: s.paths };
 }

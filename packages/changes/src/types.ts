@@ -1,8 +1,11 @@
 /**
  * The change set of a push: what every ref update does, which commits are new to the repository
- * and what each of them changes, down to the added lines. Policy judges this; the audit record
- * keeps its summary; reviewers see it. Plain data (JSON-safe: paths that are not UTF-8 appear
- * with `\xNN` escapes and their exact bytes in hex).
+ * and what each of them changes at file level (paths, modes, ids, sizes, renames, and for merges
+ * what differs from every parent) — eager, at the cost of `git log --raw -M`. Content (line diffs,
+ * added lines, a merge's own lines) is read on demand through ChangeContent (content.ts). Policy
+ * judges this; the audit record keeps its summary; reviewers see it. JSON-safe data (file changes
+ * serialize as arrays; paths that are not UTF-8 appear with `\xNN` escapes and their exact bytes
+ * in hex).
  */
 import type { Oid, RefCategory } from '@pushgate/core';
 import type { ExtraHeader, Ident, SignatureFormat } from '@pushgate/objects';
@@ -34,7 +37,7 @@ export interface AddedLine {
   readonly text: string;
 }
 
-/** One unified-diff hunk (as `diff`'s structuredPatch gives it; lines start with ` `, `+`, `-` or `\`). */
+/** One unified-diff hunk (structuredPatch's shape; lines start with ` `, `+`, `-` or `\`). */
 export interface DiffHunk {
   readonly oldStart: number;
   readonly oldLines: number;
@@ -43,22 +46,25 @@ export interface DiffHunk {
   readonly lines: readonly string[];
 }
 
-/** Why a diff was not computed; policy can refuse on any of these rather than pass unseen content. */
+/** Why content was not read or diffed; policy can refuse on any of these rather than pass unseen content. */
 export type DiffSkipReason =
   /** A side is larger than `maxDiffFileBytes`. */
   | 'too-large'
-  /** The push's diff budget (`maxDiffTotalBytes`) is spent. */
-  | 'budget-exhausted'
-  /** The line diff would exceed `maxDiffEditLength` edits. */
-  | 'too-complex';
+  /** The content reader's budget (`maxDiffTotalBytes` of diff text) is spent. */
+  | 'budget-exhausted';
 
-/** The content change of a file. */
+/** The content change of a file, computed on demand (see ChangeContent). */
 export type ContentDiff =
-  /** Text on both sides (an absent side is empty): hunks, counts and the added lines. */
+  /**
+   * Text on both sides (an absent side is empty): hunks, counts and the added lines. `coarse`:
+   * the diff's work bound was reached and some region is shown as replaced wholesale (still a
+   * correct diff: every added line is in `addedLines`, possibly with lines that merely moved).
+   */
   | {
       readonly kind: 'text';
       readonly added: number;
       readonly removed: number;
+      readonly coarse: boolean;
       readonly hunks: readonly DiffHunk[];
       readonly addedLines: readonly AddedLine[];
     }
@@ -70,16 +76,41 @@ export type ContentDiff =
   /** Nothing to compare: the content is unchanged (renames, mode changes) or a side is a submodule only. */
   | { readonly kind: 'none' };
 
+/** The added lines of a file change, computed on demand (a diff without its hunks). */
+export type AddedContent =
+  | { readonly kind: 'text'; readonly coarse: boolean; readonly lines: readonly AddedLine[] }
+  | { readonly kind: 'binary' }
+  | { readonly kind: 'skipped'; readonly reason: DiffSkipReason; readonly detail: string }
+  /** Nothing added: a deletion, an unchanged blob, a submodule. */
+  | { readonly kind: 'none' };
+
 /** A changed path. Renames are exact (same blob) or similar (git's -M50% by default). */
 export type FileChange =
-  | { readonly status: 'added'; readonly new: FileSide; readonly diff: ContentDiff }
-  | { readonly status: 'deleted'; readonly old: FileSide; readonly diff: ContentDiff }
+  | { readonly status: 'added'; readonly new: FileSide }
+  | { readonly status: 'deleted'; readonly old: FileSide }
   /** Same path, same kind family (content and/or mode changed, e.g. 100644 → 100755). */
-  | { readonly status: 'modified'; readonly old: FileSide; readonly new: FileSide; readonly diff: ContentDiff }
+  | { readonly status: 'modified'; readonly old: FileSide; readonly new: FileSide }
   /** `similarity` in percent, computed as git does (100 for an identical blob). */
-  | { readonly status: 'renamed'; readonly old: FileSide; readonly new: FileSide; readonly similarity: number; readonly diff: ContentDiff }
+  | { readonly status: 'renamed'; readonly old: FileSide; readonly new: FileSide; readonly similarity: number }
   /** Same path, different kind: regular ↔ symlink ↔ submodule. */
-  | { readonly status: 'type-changed'; readonly old: FileSide; readonly new: FileSide; readonly diff: ContentDiff };
+  | { readonly status: 'type-changed'; readonly old: FileSide; readonly new: FileSide };
+
+/** What a file change's status is. */
+export type FileStatus = FileChange['status'];
+
+/**
+ * The file changes of one diff. Stored column-wise in the change set's shared table (interned
+ * paths and ids, typed arrays), so a push of tens of thousands of changes costs a few bytes per
+ * change; each `FileChange` is made when read. Iterable; `toJSON()` gives the plain array.
+ */
+export interface FileChangeList extends Iterable<FileChange> {
+  readonly length: number;
+  /** The change at `index` (0 ≤ index < length). */
+  at(index: number): FileChange;
+  /** Every change as a plain array. */
+  toArray(): FileChange[];
+  toJSON(): FileChange[];
+}
 
 /** How renames were looked for in one diff. */
 export type RenameDetection =
@@ -87,10 +118,10 @@ export type RenameDetection =
   /** git's rename limit was exceeded: only identical blobs were paired (as git does, with a warning). */
   | { readonly kind: 'exact-only'; readonly reason: 'rename-limit'; readonly sources: number; readonly destinations: number };
 
-/** What a merge's result has that none of its parents has at a path (`git diff --cc`). */
+/** What a merge's result has that none of its parents has at a path (`git diff --cc`), on demand. */
 export type MergeContent =
   /** Lines of the result added relative to every parent (git's `++` lines). */
-  | { readonly kind: 'text'; readonly introducedLines: readonly AddedLine[] }
+  | { readonly kind: 'text'; readonly coarse: boolean; readonly introducedLines: readonly AddedLine[] }
   | { readonly kind: 'binary' }
   | { readonly kind: 'skipped'; readonly reason: DiffSkipReason; readonly detail: string }
   | { readonly kind: 'none' };
@@ -103,7 +134,6 @@ export interface MergeChange {
   readonly result?: FileSide;
   /** Each parent's version, in parent order (undefined where a parent has no such path). */
   readonly parents: readonly (FileSide | undefined)[];
-  readonly content: MergeContent;
 }
 
 /** A commit's signature: present or not (verification is policy's business). */
@@ -129,7 +159,7 @@ export interface CommitChange {
   readonly extraHeaders: readonly ExtraHeader[];
   readonly merge: MergeInfo;
   /** Changes against the first parent (a root commit: against the empty tree). */
-  readonly files: readonly FileChange[];
+  readonly files: FileChangeList;
   readonly renames: RenameDetection;
   /** The pushed refs that bring this commit. */
   readonly refs: readonly string[];
@@ -164,7 +194,7 @@ export interface RefTarget {
  *   a ref created at an existing commit changes nothing.
  */
 export type NetChange =
-  | { readonly kind: 'files'; readonly base: Oid | 'empty-tree'; readonly files: readonly FileChange[]; readonly renames: RenameDetection }
+  | { readonly kind: 'files'; readonly base: Oid | 'empty-tree'; readonly files: FileChangeList; readonly renames: RenameDetection }
   | { readonly kind: 'not-applicable'; readonly reason: 'delete' | 'not-a-commit' | 'old-object-missing' };
 
 interface RefChangeBase {
@@ -202,10 +232,8 @@ export interface ChangeSetStats {
   readonly merges: number;
   /** File changes across all commits (a path changed in three commits counts three times). */
   readonly fileChanges: number;
-  /** Bytes of diff text kept (hunks and added lines), within the push's budget. */
-  readonly diffBytes: number;
-  readonly diffsSkipped: { readonly [R in DiffSkipReason]: number };
-  readonly binaryFiles: number;
+  /** Distinct paths in the change set's path table. */
+  readonly paths: number;
   /** Times git was asked about the mirror. */
   readonly gitQueries: number;
   readonly durationMs: number;

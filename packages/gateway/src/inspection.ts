@@ -6,7 +6,8 @@
  *                              the mirror must fetch: see @pushgate/mirror)
  *   → index the pack: every entry inflated within bounds, every delta resolved (a thin pack's
  *     bases from the mirror), every object id computed, every commit/tree/tag checked strictly
- *   → build the change set over pushed objects ∪ mirror (new commits, file changes, diffs)
+ *   → build the change set over pushed objects ∪ mirror (new commits, file changes; content —
+ *     line diffs, added lines — is read on demand through `content` while the push is judged)
  *
  * The result is data: `inspected` (with the change set policy will judge and the spooled pack the
  * relay will send) or `refused` (with the error the client is shown). Either way the record says
@@ -17,7 +18,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isPushgateError, type Limits, type Logger, type Oid, type ProgressSink } from '@pushgate/core';
 import type { InspectionRecord, InspectionTimings } from '@pushgate/audit';
-import { buildChangeSet, summarize, type ChangeSet, type ChangeSetOptions } from '@pushgate/changes';
+import { ChangeContent, buildChangeSet, summarize, type ChangeSet, type ChangeSetOptions } from '@pushgate/changes';
 import type { MirrorLease, MirrorRefsSource, MirrorSource, Mirrors } from '@pushgate/mirror';
 import { PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
 import { indexPack, spoolPack, type IndexedPack } from '@pushgate/pack';
@@ -47,16 +48,24 @@ export interface InspectionInput {
   readonly advertised?: Promise<ReadonlyMap<string, Oid>>;
 }
 
-/** A push that passed inspection; `dispose()` removes its spool once it is relayed (or refused). */
+/**
+ * A push that passed inspection. Its pushed objects and the mirror stay readable for `content`
+ * until `closeContent()` (once judged; the relay needs neither); `dispose()` closes them too and
+ * removes the spool once the push is relayed (or refused).
+ */
 export interface InspectedPush {
   readonly kind: 'inspected';
   readonly changeSet: ChangeSet;
+  /** The push's content (line diffs, added lines, new blobs), read on demand. */
+  readonly content: ChangeContent;
   /** The pack as received, byte for byte, or undefined for a push that only deletes. */
   readonly packPath: string | undefined;
   readonly packBytes: number;
   readonly record: InspectionRecord;
   /** How the upstream's refs were learnt (advertised, or fetched into the mirror). */
   readonly mirror: MirrorRefsSource;
+  /** Closes the pushed pack's reader and releases the mirror (idempotent). */
+  closeContent(): void;
   dispose(): Promise<void>;
 }
 
@@ -129,7 +138,8 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
   /** How the upstream's refs were learnt (the open that may have fetched, not the later hold). */
   let refsFrom: MirrorRefsSource | undefined;
   let pushed: PushedPackStore | undefined;
-  let keepSpool = false;
+  /** Set once the push passed: the reader and the lease then live until closeContent(). */
+  let passed = false;
   try {
     const wantsPack = expectsPack(input.request);
     if (wantsPack) await mkdir(dir, { recursive: true });
@@ -201,15 +211,30 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     );
     record.changes = summarize(changeSet);
     timings.totalMs = Math.round(performance.now() - started);
-    keepSpool = indexed !== undefined;
+    const content = new ChangeContent({ changeSet, store, mirror: mirrorObjects, options: ctx.changeSetOptions, signal: input.signal });
+    const openPack = pushed;
+    const openLease = lease;
+    let open = true;
+    const closeContent = (): void => {
+      if (!open) return;
+      open = false;
+      openPack?.close();
+      openLease.release();
+    };
+    passed = true;
     return {
       kind: 'inspected',
       changeSet,
+      content,
       packPath: indexed === undefined ? undefined : packPath,
       packBytes: indexed?.packBytes ?? 0,
       record,
       mirror: updated.value.refsFrom,
-      dispose: () => rm(dir, { recursive: true, force: true }),
+      closeContent,
+      dispose: async () => {
+        closeContent();
+        await rm(dir, { recursive: true, force: true });
+      },
     };
   } catch (error) {
     timings.totalMs = Math.round(performance.now() - started);
@@ -219,9 +244,11 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     await body.drain(DRAIN_MS);
     return { kind: 'refused', error, record, mirror: refsFrom };
   } finally {
-    pushed?.close();
-    lease?.release();
-    if (!keepSpool) await rm(dir, { recursive: true, force: true });
+    if (!passed) {
+      pushed?.close();
+      lease?.release();
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 }
 

@@ -25,8 +25,6 @@ interface RefCounts {
   readonly commits: number;
   readonly fileChanges: number;
   readonly paths: number;
-  readonly addedLines?: number;
-  readonly removedLines?: number;
 }
 
 /** The inspection part of a push's audit record. */
@@ -63,37 +61,34 @@ interface Pushed {
   readonly inspection: InspectionDetail;
 }
 
-/** Parses `git diff-tree -z --numstat` output: added, removed (undefined for binary), and the paths a change touches. */
-function parseNumstat(out: string): { added?: number; removed?: number; path: string }[] {
+/** Parses `git diff-tree -z --numstat` output: the path each change touches (the new one for a rename). */
+function parseNumstat(out: string): { path: string }[] {
   const fields = out.split('\0');
-  const changes: { added?: number; removed?: number; path: string }[] = [];
+  const changes: { path: string }[] = [];
   for (let i = 0; i < fields.length; ) {
     const head = fields[i++];
     if (head === '') continue;
-    const [added, removed, path] = head.split('\t');
-    const num = (s: string) => (s === '-' ? undefined : Number(s));
+    const path = head.split('\t')[2];
     if (path === '') {
       // A rename or copy: the old and the new path follow as their own fields; the new one counts.
       i++;
-      changes.push({ added: num(added), removed: num(removed), path: fields[i++] });
+      changes.push({ path: fields[i++] });
     } else {
-      changes.push({ added: num(added), removed: num(removed), path });
+      changes.push({ path });
     }
   }
   return changes;
 }
 
 /** What git says about one ref update of a push, in the audit record's terms. */
-async function gitCounts(m: Matrix, update: { ref: string; oldOid: string; newOid: string }, before: Map<string, string>, lines: boolean): Promise<RefCounts> {
+async function gitCounts(m: Matrix, update: { ref: string; oldOid: string; newOid: string }, before: Map<string, string>): Promise<RefCounts> {
   const git = async (args: string[]) => (await m.h.git.gitOk(args, { cwd: m.work })).stdout;
-  if (update.newOid === ZERO) return { ref: update.ref, kind: 'delete', commits: 0, fileChanges: 0, paths: 0, ...(lines ? { addedLines: 0, removedLines: 0 } : {}) };
+  if (update.newOid === ZERO) return { ref: update.ref, kind: 'delete', commits: 0, fileChanges: 0, paths: 0 };
   const kind = update.oldOid === ZERO ? 'create' : 'update';
   const tip = (await git(['rev-parse', `${update.newOid}^{commit}`])).trim();
   const not = [...new Set(before.values())].map((v) => `^${v}`);
   const commits = (await git(['rev-list', tip, ...not])).split('\n').filter(Boolean);
   let fileChanges = 0;
-  let added = 0;
-  let removed = 0;
   const paths = new Set<string>();
   for (const c of commits) {
     const parents = (await git(['rev-list', '--parents', '-n', '1', c])).trim().split(' ').slice(1);
@@ -101,19 +96,16 @@ async function gitCounts(m: Matrix, update: { ref: string; oldOid: string; newOi
     for (const change of parseNumstat(await git(['diff-tree', '-r', '-M', '-z', '--numstat', '--no-commit-id', ...range]))) {
       fileChanges++;
       paths.add(change.path);
-      added += change.added ?? 0;
-      removed += change.removed ?? 0;
     }
   }
-  const counts: RefCounts = { ref: update.ref, kind, commits: commits.length, fileChanges, paths: paths.size, ...(lines ? { addedLines: added, removedLines: removed } : {}) };
+  const counts: RefCounts = { ref: update.ref, kind, commits: commits.length, fileChanges, paths: paths.size };
   if (kind === 'create') return counts;
   const ff = await m.h.git.git(['merge-base', '--is-ancestor', `${update.oldOid}^{commit}`, tip], { cwd: m.work });
   return { ...counts, fastForward: ff.code === 0 };
 }
 
-/** Asserts that the push's recorded change-set summary is what git says (lines compared unless a gitlink makes git count differently). */
-async function expectSummaryMatchesGit(m: Matrix, p: Pushed, options: { lines?: boolean } = {}): Promise<void> {
-  const lines = options.lines ?? true;
+/** Asserts that the push's recorded change-set summary is what git says. */
+async function expectSummaryMatchesGit(m: Matrix, p: Pushed): Promise<void> {
   const updates = p.row.refUpdates ?? [];
   expect(updates.length).toBeGreaterThan(0);
   const recorded = p.inspection.changes.refs.map((r) => ({
@@ -123,10 +115,9 @@ async function expectSummaryMatchesGit(m: Matrix, p: Pushed, options: { lines?: 
     commits: r.commits,
     fileChanges: r.fileChanges,
     paths: r.paths,
-    ...(lines ? { addedLines: r.addedLines, removedLines: r.removedLines } : {}),
   }));
   const expected = [];
-  for (const u of updates) expected.push(await gitCounts(m, u, p.before, lines));
+  for (const u of updates) expected.push(await gitCounts(m, u, p.before));
   expect(recorded).toEqual(expected);
   // Totals: every new commit once, and the merges among them.
   const tips = updates.filter((u) => u.newOid !== ZERO).map((u) => `${u.newOid}^{commit}`);
@@ -153,7 +144,7 @@ const scenarios: Scenario[] = [
       expect(p.inspection.pack!.refDeltas).toBeGreaterThanOrEqual(1);
       expect(p.inspection.pack!.thinBases).toBeGreaterThanOrEqual(1);
       await expectSummaryMatchesGit(m, p);
-      expect(p.inspection.changes.refs[0]).toMatchObject({ kind: 'update', fastForward: true, commits: 1, fileChanges: 1, addedLines: 1, removedLines: 1 });
+      expect(p.inspection.changes.refs[0]).toMatchObject({ kind: 'update', fastForward: true, commits: 1, fileChanges: 1, paths: 1 });
     },
   },
   {
@@ -272,7 +263,7 @@ const scenarios: Scenario[] = [
       expect((await m.h.git.gitOk(['--git-dir', m.upstreamRepo, 'ls-tree', 'main', 'vendor/lib'])).stdout).toBe(`160000 commit ${'ab'.repeat(20)}\tvendor/lib\n`);
       expect((await m.upstreamRefs()).get('refs/heads/main')).toBe(tip);
       // git counts a gitlink as a one-line "Subproject commit" diff; the change set has no text for it.
-      await expectSummaryMatchesGit(m, p, { lines: false });
+      await expectSummaryMatchesGit(m, p);
     },
   },
   {

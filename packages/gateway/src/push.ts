@@ -154,6 +154,9 @@ async function runPush(
   progress?.finish();
   try {
     const verdict = deps.judge(inspection.changeSet, call.identity);
+    // Judged: the relay needs neither the pushed objects nor the mirror, and the mirror's
+    // refresh after the relay must not wait for this push's hold on it.
+    inspection.closeContent();
     if (verdict.kind === 'deny') {
       throw new PushRequestError('PUSH_DENIED', verdict.reasons.map((r) => `${r.rule}: ${r.message}`).join('; '), { reasons: verdict.reasons }, 403);
     }
