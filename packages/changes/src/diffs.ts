@@ -185,13 +185,36 @@ export class DiffEngine {
   }
 }
 
-/** Index of the entry named `name` in `tree`, or -1. */
+/** Index of the entry named `name` in `tree` (a file or a directory of that name), or -1. */
 function findEntry(tree: RawTree, name: Buffer): number {
+  const asFile = search(tree, name, false);
+  return asFile >= 0 ? asFile : search(tree, name, true);
+}
+
+/**
+ * Binary search in git's tree order (tree.c base_name_compare: names compared byte by byte, a
+ * directory's name as if followed by `/`), for `name` as a file or as a directory. Byte loops in
+ * JavaScript: names are short, and a native compare per probe costs more than the bytes.
+ */
+function search(tree: RawTree, name: Buffer, isDir: boolean): number {
   const data = tree.data;
-  for (let i = 0; i < tree.count; i++) {
-    if (tree.nameLength(i) !== name.length) continue;
-    const at = tree.nameOffset(i);
-    if (data.compare(name, 0, name.length, at, at + name.length) === 0) return i;
+  let lo = 0;
+  let hi = tree.count - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >>> 1;
+    const at = tree.nameOffset(mid);
+    const len = tree.nameLength(mid);
+    const n = len < name.length ? len : name.length;
+    let cmp = 0;
+    for (let k = 0; k < n && cmp === 0; k++) cmp = data[at + k] - name[k];
+    if (cmp === 0) {
+      const c1 = len > n ? data[at + n] : tree.isTree(mid) ? 0x2f : 0;
+      const c2 = name.length > n ? name[n] : isDir ? 0x2f : 0;
+      cmp = c1 - c2;
+    }
+    if (cmp === 0) return mid;
+    if (cmp < 0) lo = mid + 1;
+    else hi = mid - 1;
   }
   return -1;
 }
