@@ -6,3 +6,4 @@ export * from './identity';
 export * from './refs';
 export * from './progress';
 export * from './pacer';
+export * from './git';

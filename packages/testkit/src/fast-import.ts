@@ -11,8 +11,9 @@
  *     ( M <mode> inline <path> LF data <n> LF <bytes> LF | M 160000 <oid> <path> LF | D <path> LF )*
  *   done
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Writable } from 'node:stream';
+import { killGitGroup, spawnGit } from '@pushgate/core';
 import { TestkitError } from './errors';
 
 /** A name and email as they appear in a commit's author or committer line. */
@@ -71,11 +72,7 @@ export class FastImport {
   private broken: Error | undefined;
 
   private constructor(gitDir: string, vars: Readonly<Record<string, string>>, config: Readonly<Record<string, string>>) {
-    const settings = Object.entries(config).flatMap(([key, value]) => ['-c', `${key}=${value}`]);
-    this.child = spawn('git', [...settings, '--git-dir', gitDir, 'fast-import', '--quiet', '--date-format=raw'], {
-      env: { ...vars },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    this.child = spawnGit({ gitDir, args: ['fast-import', '--quiet', '--date-format=raw'], home: vars.HOME, env: vars, config });
     this.child.stdout.resume();
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (c: string) => {
@@ -163,7 +160,7 @@ export class FastImport {
 
   /** Kills fast-import (after an error in the producer) and waits for it to exit. */
   async abort(): Promise<void> {
-    this.child.kill('SIGKILL');
+    killGitGroup(this.child);
     await this.exited;
   }
 
