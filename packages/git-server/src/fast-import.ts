@@ -14,7 +14,7 @@
 import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { killGitGroup, spawnGit } from '@pushgate/core';
-import { TestkitError } from './errors';
+import { GitServerError } from './errors';
 
 /** A name and email as they appear in a commit's author or committer line. */
 export interface Signature {
@@ -50,7 +50,7 @@ export interface FastImportCommit {
 /** Validates one side of a signature: fast-import takes everything up to `<` as the name. */
 function signatureLine(kind: 'author' | 'committer', s: Signature, time: number): string {
   if (/[<>\n]/.test(s.name) || /[<>\n]/.test(s.email)) {
-    throw new TestkitError('TESTKIT_BAD_OPTION', `${kind} ${JSON.stringify(s)} contains '<', '>' or a newline`, { [kind]: s });
+    throw new GitServerError('GIT_SERVER_BAD_COMMIT', `${kind} ${JSON.stringify(s)} contains '<', '>' or a newline`, { [kind]: s });
   }
   return `${kind} ${s.name} <${s.email}> ${Math.floor(time)} +0000\n`;
 }
@@ -58,7 +58,7 @@ function signatureLine(kind: 'author' | 'committer', s: Signature, time: number)
 /** A path as fast-import reads it: C-quoted when it starts with `"` or contains a newline. */
 function fastImportPath(path: string): string {
   if (path === '' || path.startsWith('/') || path.includes('\0')) {
-    throw new TestkitError('TESTKIT_BAD_REPO_PATH', `path ${JSON.stringify(path)} is not a relative path in a tree`, { path });
+    throw new GitServerError('GIT_SERVER_BAD_REPO_PATH', `path ${JSON.stringify(path)} is not a relative path in a tree`, { path });
   }
   if (!path.startsWith('"') && !path.includes('\n')) return path;
   return `"${path.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
@@ -130,7 +130,7 @@ export class FastImport {
           await this.write(chunk);
         }
         if (written !== ch.size) {
-          throw new TestkitError('TESTKIT_BAD_OPTION', `blob ${ch.path}: stream produced ${written} bytes, declared ${ch.size}`, {
+          throw new GitServerError('GIT_SERVER_BAD_COMMIT', `blob ${ch.path}: stream produced ${written} bytes, declared ${ch.size}`, {
             path: ch.path,
             expected: ch.size,
             actual: written,
@@ -149,7 +149,7 @@ export class FastImport {
     }
     const { code, signal } = await this.exited;
     if (code !== 0 || this.broken !== undefined) {
-      throw new TestkitError('TESTKIT_GIT_FAILED', `git fast-import failed (${signal ?? `exit ${code}`}): ${this.stderr.trim() || this.broken?.message}`, {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `git fast-import failed (${signal ?? `exit ${code}`}): ${this.stderr.trim() || this.broken?.message}`, {
         args: ['fast-import'],
         code,
         signal,
@@ -166,7 +166,7 @@ export class FastImport {
 
   private async write(data: string | Uint8Array): Promise<void> {
     if (this.broken !== undefined) {
-      throw new TestkitError('TESTKIT_GIT_FAILED', `git fast-import stopped reading: ${this.stderr.trim() || this.broken.message}`, {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `git fast-import stopped reading: ${this.stderr.trim() || this.broken.message}`, {
         args: ['fast-import'],
         stderr: this.stderr,
       });
