@@ -5,3 +5,5 @@ export * from './logger';
 export * from './identity';
 export * from './refs';
 export * from './progress';
+export * from './pacer';
+export * from './git';

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { isPushgateError } from '@pushgate/core';
 import { DEFAULT_MAX_TOKEN_TTL_SEC, issueToken, loadOrCreateSigningKeys, parseDuration } from '@pushgate/auth';
 import { migrate, openDatabase } from '@pushgate/store';
-import { startGitUpstream } from '@pushgate/testkit';
+import { startGitUpstream } from '@pushgate/git-server';
 import { ConfigError, formatIssue, loadConfig, readConfigFile } from './config';
 import { createGateway } from './gateway';
 import { runDemo } from './demo';

@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { stringify } from 'yaml';
 import { issueToken } from '@pushgate/auth';
-import { startGitUpstream } from '@pushgate/testkit';
+import { startGitUpstream } from '@pushgate/git-server';
 import type { CliIo } from './commands';
 import { loadConfig } from './config';
 import { createGateway } from './gateway';

@@ -1,10 +1,11 @@
 /**
- * Running the git CLI for the mirror: asynchronously (never spawnSync in the server), with an
- * environment that ignores the host's git configuration, never prompts, and receives credentials
- * through GIT_CONFIG_* variables so they never appear in a process listing.
+ * Running the git CLI for the mirror, through core's runGit (asynchronous, host configuration
+ * ignored, never prompting), with what fetching from an upstream needs on top: credentials as
+ * `-c` settings passed through the environment so they never appear in a process listing, only
+ * http(s) remotes, and an empty answer to any credential prompt so a refused credential fails as
+ * "Authentication failed" instead of waiting.
  */
-import { spawn } from 'node:child_process';
-import { PushgateError } from '@pushgate/core';
+import { PushgateError, isPushgateError, runGit as runCoreGit } from '@pushgate/core';
 
 /** What a git command printed and how it ended. */
 export interface GitResult {
@@ -22,15 +23,16 @@ export interface GitRunOptions {
   readonly signal?: AbortSignal;
   /** Bytes of stdout to keep; more is an error (a runaway answer must not fill memory). */
   readonly maxStdout?: number;
-  /** HOME for git; defaults to an empty directory of the caller's choosing via env. */
+  /** HOME for git; by default one that does not exist, so no user's configuration is read. */
   readonly home?: string;
 }
 
 /** A git command that failed; `stderr` has secrets removed by the caller's masker. */
 export class GitCommandError extends PushgateError<'GIT_COMMAND_FAILED', { args: string[]; code: number; stderr: string }> {
-  constructor(args: string[], code: number, stderr: string) {
+  constructor(args: string[], code: number, stderr: string, cause?: unknown) {
     super('GIT_COMMAND_FAILED', `git ${args[0]} failed (exit ${code}): ${stderr.trim().split('\n').slice(-3).join(' / ')}`, {
       data: { args, code, stderr },
+      cause,
       delivery: { kind: 'http', status: 502 },
     });
   }
@@ -38,57 +40,32 @@ export class GitCommandError extends PushgateError<'GIT_COMMAND_FAILED', { args:
 
 const STDERR_KEEP = 16 * 1024;
 
-/** Runs `git <args>` and resolves with its output whatever the exit code. */
-export function runGit(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    HOME: options.home ?? process.env.HOME,
-    LANG: 'C',
-    LC_ALL: 'C',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-    GIT_ASKPASS: 'true',
-    GIT_ALLOW_PROTOCOL: 'http:https',
-  };
-  const config = Object.entries(options.config ?? {});
-  env.GIT_CONFIG_COUNT = String(config.length);
-  config.forEach(([key, value], i) => {
-    env[`GIT_CONFIG_KEY_${i}`] = key;
-    env[`GIT_CONFIG_VALUE_${i}`] = value;
-  });
-  const maxStdout = options.maxStdout ?? 256 * 1024 * 1024;
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, { cwd: options.cwd, env, stdio: ['pipe', 'pipe', 'pipe'], signal: options.signal });
-    const out: Buffer[] = [];
-    let outBytes = 0;
-    let err = '';
-    let overflow = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      outBytes += chunk.length;
-      if (outBytes > maxStdout) {
-        overflow = true;
-        child.kill('SIGKILL');
-        return;
-      }
-      out.push(chunk);
+/** Settings the mirror's git always runs with. */
+const MIRROR_ENV = { GIT_ASKPASS: 'true', GIT_ALLOW_PROTOCOL: 'http:https' } as const;
+
+/**
+ * Runs `git <args>` and resolves with its output whatever the exit code. An abort rejects with
+ * core's GIT_ABORTED; a git that cannot start or writes more than `maxStdout` rejects with
+ * GIT_COMMAND_FAILED.
+ */
+export async function runGit(args: string[], options: GitRunOptions = {}): Promise<GitResult> {
+  try {
+    const r = await runCoreGit({
+      args,
+      cwd: options.cwd,
+      config: options.config,
+      env: MIRROR_ENV,
+      home: options.home,
+      input: options.input,
+      signal: options.signal,
+      maxStdout: options.maxStdout,
+      maxStderr: STDERR_KEEP,
     });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      if (err.length < STDERR_KEEP) err += chunk.slice(0, STDERR_KEEP - err.length);
-    });
-    child.on('error', reject);
-    child.on('close', (code) => {
-      if (overflow) {
-        reject(new GitCommandError(args, -1, `output exceeded ${maxStdout} bytes`));
-        return;
-      }
-      resolve({ code: code ?? -1, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.stdin.on('error', () => {
-      // git may exit before reading all input (e.g. on a bad argument); its exit code says why.
-    });
-    child.stdin.end(options.input);
-  });
+    return { code: r.code, stdout: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    if (isPushgateError(e, 'GIT_OUTPUT_TOO_LARGE') || isPushgateError(e, 'GIT_SPAWN_FAILED')) throw new GitCommandError(args, -1, e.message, e);
+    throw e;
+  }
 }
 
 /** Runs `git <args>` and returns stdout, throwing GitCommandError on a non-zero exit. */

@@ -1,3 +1,3 @@
-export * from './git';
+export { GitCommandError } from './git';
 export * from './lock';
 export * from './mirror';

@@ -18,15 +18,17 @@
  */
 import { open } from 'node:fs/promises';
 import { constants as bufferConstants } from 'node:buffer';
-import type { Limits, Oid, ProgressSink } from '@pushgate/core';
+import { Pacer, type Limits, type Oid, type ProgressSink } from '@pushgate/core';
 import type { ObjectType } from './format';
 import { writePackIndex } from './idx-write';
 import { Inflater } from './inflater';
-import { Pacer } from './pacer';
 import type { ObjectSink } from './pack-object';
 import { resolveDeltas, type ExternalObjects } from './resolve';
 import { scanPack } from './scan';
 import type { SpooledPack } from './spool';
+
+/** The stages of receiving and indexing a pack, as progress reports name them. */
+export type PackStage = 'receiving pack' | 'indexing objects' | 'resolving deltas';
 
 /** Options of indexPack. */
 export interface IndexPackOptions {
@@ -90,7 +92,8 @@ const DEFAULT_READ_BYTES = 4 * 1024 * 1024;
 export async function indexPack(packPath: string, opts: IndexPackOptions): Promise<IndexedPack> {
   const t0 = performance.now();
   const limits: Limits = { ...opts.limits, maxObjectBytes: Math.min(opts.limits.maxObjectBytes, bufferConstants.MAX_LENGTH - 1) };
-  const pacer = new Pacer(opts.signal, opts.onProgress);
+  const pacer = new Pacer({ signal: opts.signal, onProgress: opts.onProgress });
+  pacer.check();
   const readBytes = opts.readBytes ?? DEFAULT_READ_BYTES;
   const inflater = new Inflater();
   const fh = await open(packPath, 'r');

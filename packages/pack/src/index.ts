@@ -11,5 +11,4 @@ export * from './pack-object';
 export * from './spool';
 export * from './index-pack';
 export type { ExternalObjects } from './resolve';
-export type { PackStage } from './pacer';
 export * from './build';

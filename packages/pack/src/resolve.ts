@@ -23,7 +23,7 @@ import { sortIds } from './idx-write';
 import { PackError } from './errors';
 import { OBJ_REF_DELTA, TYPE_NAMES, TYPE_NUMBERS } from './format';
 import type { Inflater } from './inflater';
-import type { Pacer } from './pacer';
+import type { Pacer } from '@pushgate/core';
 import type { ObjectSink } from './pack-object';
 import type { RawObject } from './reader';
 
@@ -188,7 +188,7 @@ export async function resolveDeltas(
       unresolved: deltaCount - resolved,
     });
   }
-  pacer.finished('resolving deltas', resolved, deltaCount);
+  pacer.progress('resolving deltas', resolved, deltaCount);
   return { externalBases, maxDeltaDepth: maxDepth };
 }
 

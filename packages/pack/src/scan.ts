@@ -29,7 +29,7 @@ import {
   type PackHeader,
 } from './format';
 import type { Inflater } from './inflater';
-import type { Pacer } from './pacer';
+import type { Pacer } from '@pushgate/core';
 import type { ObjectSink } from './pack-object';
 
 /** Longest entry header: 1 + ceil(53 / 7) size bytes, then a 20-byte base id (or a ≤10-byte offset). */
@@ -259,7 +259,7 @@ export async function scanPack(fh: FileHandle, fileBytes: number, opts: ScanOpti
     }
   }
   table.offsets[count] = pos;
-  pacer.finished('indexing objects', count, count);
+  pacer.progress('indexing objects', count, count);
 
   const checksum = await checkTrailer(win, known, pos, count);
   return { header, table, checksum, deltaCount };

@@ -9,9 +9,8 @@
  */
 import { createHash } from 'node:crypto';
 import { open, rm } from 'node:fs/promises';
-import { LimitError, type Limits, type ProgressSink } from '@pushgate/core';
+import { LimitError, Pacer, type Limits, type ProgressSink } from '@pushgate/core';
 import { PACK_TRAILER_BYTES } from './format';
-import { Pacer } from './pacer';
 
 /** Options of spoolPack. */
 export interface SpoolOptions {
@@ -39,7 +38,8 @@ const STAGING_BYTES = 1 << 20;
  */
 export async function spoolPack(source: AsyncIterable<Uint8Array>, path: string, opts: SpoolOptions): Promise<SpooledPack> {
   const max = opts.limits.maxPackBytes;
-  const pacer = new Pacer(opts.signal, opts.onProgress);
+  const pacer = new Pacer({ signal: opts.signal, onProgress: opts.onProgress });
+  pacer.check();
   const fh = await open(path, 'wx');
   const hash = createHash('sha1');
   // The last 20 bytes seen so far are held back from the hash: they may be the trailer.
@@ -71,7 +71,7 @@ export async function spoolPack(source: AsyncIterable<Uint8Array>, path: string,
     }
     await writeAll(fh, staging, staged);
     await fh.close();
-    pacer.finished('receiving pack', bytes, bytes);
+    pacer.progress('receiving pack', bytes, bytes);
     return { bytes, checksum: bytes >= PACK_TRAILER_BYTES ? hash.digest('hex') : undefined };
   } catch (e) {
     await fh.close().catch(() => undefined);

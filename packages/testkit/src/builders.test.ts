@@ -5,7 +5,7 @@ import { createGitEnv, type GitEnv } from './git-env';
 import { commitObject, gitObjectId, sortTreeEntries, tagObject, treeObject, TREE_MODE } from './git-objects';
 import { HOSTILE_REPOSITORIES } from './hostile-corpus';
 import { startPushCapture } from './push-capture';
-import { startGitUpstream, type GitUpstream } from './upstream';
+import { startGitUpstream, type GitUpstream } from '@pushgate/git-server';
 import { adler32, repeatZlib, storedGzip, storedZlib } from './zlib-builders';
 
 describe('zlib builders', () => {

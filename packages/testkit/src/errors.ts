@@ -7,8 +7,6 @@ export type TestkitErrorCode =
   | 'TESTKIT_GIT_FAILED'
   /** A repository name or path given to the harness is not a safe relative path. */
   | 'TESTKIT_BAD_REPO_PATH'
-  /** `git http-backend` answered something that is not a CGI response. */
-  | 'TESTKIT_CGI_BAD_RESPONSE'
   /** An option given to a harness function is out of range. */
   | 'TESTKIT_BAD_OPTION';
 

@@ -5,7 +5,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createGitEnv, GIT_ENV_EPOCH, type GitEnv } from './git-env';
-import { startGitUpstream } from './upstream';
+import { startGitUpstream } from '@pushgate/git-server';
 
 async function withEnv<T>(body: (env: GitEnv) => Promise<T>): Promise<T> {
   const env = await createGitEnv();

@@ -8,8 +8,7 @@ import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
 import { TestkitError } from './errors';
-import type { Signature } from './fast-import';
-import type { FileChanges, FileContent } from './files';
+import type { FileChanges, FileContent, Signature } from '@pushgate/git-server';
 import { assertGitOk, isolatedGitVars, runGit, writeGitconfig, type GitCallOptions, type GitResult } from './git-run';
 
 /** A date for git: seconds since the epoch (UTC), a Date, or any string git's date parser takes. */

@@ -1,12 +1,12 @@
 /**
- * Running the git CLI for tests, benchmarks and the demo: asynchronously (spawn, never spawnSync),
- * in an environment built from nothing but PATH, so the host's configuration (~/.gitconfig,
- * /etc/gitconfig, GIT_* variables inherited from a hook, proxy variables) cannot change what a
- * test observes.
+ * Running the git CLI for tests and benchmarks through core's runGit: asynchronously, in an
+ * environment built from nothing but PATH and the harness's own HOME, so the host's configuration
+ * (~/.gitconfig, /etc/gitconfig, GIT_* variables inherited from a hook, proxy variables) cannot
+ * change what a test observes, with a timeout under Jest's so a hanging git fails its test.
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { gitEnvironment, runGit as runCoreGit } from '@pushgate/core';
 import { TestkitError } from './errors';
 
 /** What a git command printed and how it ended. */
@@ -37,20 +37,11 @@ export interface GitCallOptions {
 export const DEFAULT_GIT_TIMEOUT_MS = 100_000;
 
 /**
- * The isolated environment for git with HOME at `home`: no system config, no prompts, no proxies,
- * C locale and UTC so messages and dates do not depend on the host.
+ * The isolated environment for git with HOME at `home` (core's `gitEnvironment`): no system
+ * config, no prompts, no proxies, C locale and UTC so messages and dates do not depend on the host.
  */
 export function isolatedGitVars(home: string): Record<string, string> {
-  return {
-    PATH: process.env.PATH ?? '/usr/local/bin:/usr/bin:/bin',
-    HOME: home,
-    XDG_CONFIG_HOME: join(home, '.config'),
-    LANG: 'C',
-    LC_ALL: 'C',
-    TZ: 'UTC',
-    GIT_CONFIG_NOSYSTEM: '1',
-    GIT_TERMINAL_PROMPT: '0',
-  };
+  return gitEnvironment({ home });
 }
 
 /** Settings of the .gitconfig the harness writes into every isolated HOME. */
@@ -86,43 +77,23 @@ export async function writeGitconfig(home: string, extra = ''): Promise<void> {
 const STDERR_KEEP_BYTES = 256 * 1024;
 
 /** Runs `git <args>` with exactly `vars` (+ `options.env`) as its environment; resolves whatever the exit code. */
-export function runGit(vars: Readonly<Record<string, string>>, args: readonly string[], options: GitCallOptions = {}): Promise<GitResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', args, {
+export async function runGit(vars: Readonly<Record<string, string>>, args: readonly string[], options: GitCallOptions = {}): Promise<GitResult> {
+  try {
+    const r = await runCoreGit({
+      args,
       cwd: options.cwd,
+      home: vars.HOME,
       env: { ...vars, ...options.env },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      // Its own process group, so a timeout also ends the helpers git started (git-remote-http, hooks).
-      detached: true,
+      input: options.input,
+      timeoutMs: options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS,
+      // Tests read whole packs through stdout; their size is the test's business.
+      maxStdout: Number.POSITIVE_INFINITY,
+      maxStderr: STDERR_KEEP_BYTES,
     });
-    const timer = setTimeout(() => {
-      try {
-        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-      } catch {
-        // Already gone.
-      }
-    }, options.timeoutMs ?? DEFAULT_GIT_TIMEOUT_MS);
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (chunk: Buffer) => out.push(chunk));
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      if (err.length < STDERR_KEEP_BYTES) err += chunk.slice(0, STDERR_KEEP_BYTES - err.length);
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(new TestkitError('TESTKIT_GIT_FAILED', `cannot run git ${args[0] ?? ''}: ${e.message}`, { args: [...args] }, e));
-    });
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const stdoutBuffer = Buffer.concat(out);
-      resolve({ code: code ?? -1, signal, stdout: stdoutBuffer.toString('utf8'), stdoutBuffer, stderr: err });
-    });
-    child.stdin.on('error', () => {
-      // git may exit before reading all its input (a bad argument); its exit code says why.
-    });
-    child.stdin.end(options.input);
-  });
+    return { code: r.code, signal: r.signal, stdout: r.stdout.toString('utf8'), stdoutBuffer: r.stdout, stderr: r.stderr };
+  } catch (e) {
+    throw new TestkitError('TESTKIT_GIT_FAILED', `cannot run git ${args[0] ?? ''}: ${e instanceof Error ? e.message : String(e)}`, { args: [...args] }, e);
+  }
 }
 
 /** Throws TESTKIT_GIT_FAILED (with args, cwd, exit code and stderr) unless `r` exited 0. */

@@ -18,7 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS, ZERO_OID, type Limits, type Oid } from '@pushgate/core';
 import { encodeDelta, encodePack, type DeltaOp, type EncodePackOptions, type PackEntrySpec } from '@pushgate/pack';
-import { GIT_ENV_EPOCH } from './git-env';
+import { INITIAL_COMMIT_SIGNATURE, INITIAL_COMMIT_TIME } from '@pushgate/git-server';
 import { BUILDER_IDENT, TREE_MODE, commitObject, gitObjectId, identLine, rawHeaderObject, sortTreeEntries, tagObject, treeObject, type GitIdent, type GitObjectType, type RawTreeEntry } from './git-objects';
 import { FLUSH, DELIM, RESPONSE_END, pkt, pktLine, receivePackBody, type TestCommand } from './pkt';
 import { repeatZlib, storedGzip, storedZlib } from './zlib-builders';
@@ -39,8 +39,8 @@ export function builtObject(type: GitObjectType, data: Uint8Array | string): Bui
 // ---------------------------------------------------------------------------------------------
 // Repository states and gateway profiles
 
-/** Who the testkit upstream's initial commits are by (createRepo's fast-import, at GIT_ENV_EPOCH). */
-const UPSTREAM_IDENT: GitIdent = { name: 'Pushgate Upstream', email: 'upstream@pushgate.invalid', time: GIT_ENV_EPOCH };
+/** Who the git server's initial commits are by, and when (createRepo's fast-import). */
+const UPSTREAM_IDENT: GitIdent = { ...INITIAL_COMMIT_SIGNATURE, time: INITIAL_COMMIT_TIME };
 
 function initialCommit(files: Readonly<Record<string, string>>): { blobs: BuiltObject[]; tree: BuiltObject; commit: BuiltObject } {
   const blobs = Object.values(files).map((content) => builtObject('blob', content));

@@ -2,10 +2,8 @@
 export * from './errors';
 export * from './git-run';
 export * from './git-env';
-export * from './files';
-export * from './fast-import';
-export * from './cgi';
-export * from './upstream';
+// The git server (upstream, fast-import, file maps) is a product package; tests reach it through here too.
+export * from '@pushgate/git-server';
 export * from './pkt';
 export * from './large-repo';
 export * from './idp';

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { join } from 'node:path';
 import { createGitEnv, type GitEnv } from './git-env';
 import { makeLargeRepo } from './large-repo';
-import { startGitUpstream } from './upstream';
+import { startGitUpstream } from '@pushgate/git-server';
 
 let env: GitEnv;
 beforeAll(async () => {

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { TestkitError } from './errors';
-import { FastImport, type FastImportChange } from './fast-import';
+import { FastImport, type FastImportChange } from '@pushgate/git-server';
 import { GIT_ENV_EPOCH } from './git-env';
 import { assertGitOk, isolatedGitVars, runGit, writeGitconfig } from './git-run';
 

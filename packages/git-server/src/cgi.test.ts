@@ -53,7 +53,7 @@ describe('CgiResponseParser', () => {
     ];
     for (const [name, chunks, message] of cases) {
       const r = await parse(chunks);
-      expect([name, r.head]).toEqual([name, expect.objectContaining({ code: 'TESTKIT_CGI_BAD_RESPONSE', message: expect.stringMatching(message) })]);
+      expect([name, r.head]).toEqual([name, expect.objectContaining({ code: 'GIT_SERVER_CGI_BAD_RESPONSE', message: expect.stringMatching(message) })]);
       expect(r.body.length).toBe(0);
     }
   });

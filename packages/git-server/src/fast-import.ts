@@ -11,9 +11,10 @@
  *     ( M <mode> inline <path> LF data <n> LF <bytes> LF | M 160000 <oid> <path> LF | D <path> LF )*
  *   done
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import type { Writable } from 'node:stream';
-import { TestkitError } from './errors';
+import { killGitGroup, spawnGit } from '@pushgate/core';
+import { GitServerError } from './errors';
 
 /** A name and email as they appear in a commit's author or committer line. */
 export interface Signature {
@@ -49,7 +50,7 @@ export interface FastImportCommit {
 /** Validates one side of a signature: fast-import takes everything up to `<` as the name. */
 function signatureLine(kind: 'author' | 'committer', s: Signature, time: number): string {
   if (/[<>\n]/.test(s.name) || /[<>\n]/.test(s.email)) {
-    throw new TestkitError('TESTKIT_BAD_OPTION', `${kind} ${JSON.stringify(s)} contains '<', '>' or a newline`, { [kind]: s });
+    throw new GitServerError('GIT_SERVER_BAD_COMMIT', `${kind} ${JSON.stringify(s)} contains '<', '>' or a newline`, { [kind]: s });
   }
   return `${kind} ${s.name} <${s.email}> ${Math.floor(time)} +0000\n`;
 }
@@ -57,7 +58,7 @@ function signatureLine(kind: 'author' | 'committer', s: Signature, time: number)
 /** A path as fast-import reads it: C-quoted when it starts with `"` or contains a newline. */
 function fastImportPath(path: string): string {
   if (path === '' || path.startsWith('/') || path.includes('\0')) {
-    throw new TestkitError('TESTKIT_BAD_REPO_PATH', `path ${JSON.stringify(path)} is not a relative path in a tree`, { path });
+    throw new GitServerError('GIT_SERVER_BAD_REPO_PATH', `path ${JSON.stringify(path)} is not a relative path in a tree`, { path });
   }
   if (!path.startsWith('"') && !path.includes('\n')) return path;
   return `"${path.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n')}"`;
@@ -71,11 +72,7 @@ export class FastImport {
   private broken: Error | undefined;
 
   private constructor(gitDir: string, vars: Readonly<Record<string, string>>, config: Readonly<Record<string, string>>) {
-    const settings = Object.entries(config).flatMap(([key, value]) => ['-c', `${key}=${value}`]);
-    this.child = spawn('git', [...settings, '--git-dir', gitDir, 'fast-import', '--quiet', '--date-format=raw'], {
-      env: { ...vars },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    this.child = spawnGit({ gitDir, args: ['fast-import', '--quiet', '--date-format=raw'], home: vars.HOME, env: vars, config });
     this.child.stdout.resume();
     this.child.stderr.setEncoding('utf8');
     this.child.stderr.on('data', (c: string) => {
@@ -133,7 +130,7 @@ export class FastImport {
           await this.write(chunk);
         }
         if (written !== ch.size) {
-          throw new TestkitError('TESTKIT_BAD_OPTION', `blob ${ch.path}: stream produced ${written} bytes, declared ${ch.size}`, {
+          throw new GitServerError('GIT_SERVER_BAD_COMMIT', `blob ${ch.path}: stream produced ${written} bytes, declared ${ch.size}`, {
             path: ch.path,
             expected: ch.size,
             actual: written,
@@ -152,7 +149,7 @@ export class FastImport {
     }
     const { code, signal } = await this.exited;
     if (code !== 0 || this.broken !== undefined) {
-      throw new TestkitError('TESTKIT_GIT_FAILED', `git fast-import failed (${signal ?? `exit ${code}`}): ${this.stderr.trim() || this.broken?.message}`, {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `git fast-import failed (${signal ?? `exit ${code}`}): ${this.stderr.trim() || this.broken?.message}`, {
         args: ['fast-import'],
         code,
         signal,
@@ -163,13 +160,13 @@ export class FastImport {
 
   /** Kills fast-import (after an error in the producer) and waits for it to exit. */
   async abort(): Promise<void> {
-    this.child.kill('SIGKILL');
+    killGitGroup(this.child);
     await this.exited;
   }
 
   private async write(data: string | Uint8Array): Promise<void> {
     if (this.broken !== undefined) {
-      throw new TestkitError('TESTKIT_GIT_FAILED', `git fast-import stopped reading: ${this.stderr.trim() || this.broken.message}`, {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `git fast-import stopped reading: ${this.stderr.trim() || this.broken.message}`, {
         args: ['fast-import'],
         stderr: this.stderr,
       });

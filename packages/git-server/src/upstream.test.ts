@@ -3,9 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { createGitEnv, type GitEnv } from './git-env';
-import { makeLargeRepo } from './large-repo';
-import { FLUSH, pkt } from './pkt';
+import { createGitEnv, FLUSH, makeLargeRepo, pkt, type GitEnv } from '@pushgate/testkit';
 import { startGitUpstream, type FaultRequest, type GitUpstream, type UpstreamRequestLog } from './upstream';
 
 let env: GitEnv;
@@ -265,8 +263,8 @@ describe('startGitUpstream', () => {
       const ok = await get(`${u.url}/safe.git/info/refs?service=git-upload-pack`);
       expect(ok.status).toBe(200);
       expect(ok.body.startsWith('001e# service=git-upload-pack\n')).toBe(true);
-      await expect(u.createRepo('../escape.git')).rejects.toMatchObject({ code: 'TESTKIT_BAD_REPO_PATH' });
-      await expect(u.createRepo('/abs.git')).rejects.toMatchObject({ code: 'TESTKIT_BAD_REPO_PATH' });
+      await expect(u.createRepo('../escape.git')).rejects.toMatchObject({ code: 'GIT_SERVER_BAD_REPO_PATH' });
+      await expect(u.createRepo('/abs.git')).rejects.toMatchObject({ code: 'GIT_SERVER_BAD_REPO_PATH' });
     });
   });
 

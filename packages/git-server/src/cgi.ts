@@ -16,7 +16,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
-import { TestkitError } from './errors';
+import { GitServerError } from './errors';
 
 /** How long the request body is, as far as the CGI program is told. */
 export type CgiBodyLength = { readonly kind: 'length'; readonly bytes: number } | { readonly kind: 'until-eof' };
@@ -44,7 +44,7 @@ export function cgiVariables(r: CgiRequest): Record<string, string> {
   const env: Record<string, string> = {
     GATEWAY_INTERFACE: 'CGI/1.1',
     SERVER_PROTOCOL: 'HTTP/1.1',
-    SERVER_SOFTWARE: 'pushgate-testkit',
+    SERVER_SOFTWARE: 'pushgate-git-server',
     SERVER_NAME: '127.0.0.1',
     SERVER_PORT: String(r.serverPort),
     REQUEST_METHOD: r.method,
@@ -88,7 +88,7 @@ export function parseCgiHead(block: Buffer): CgiHead {
   for (const [i, line] of lines.entries()) {
     const colon = line.indexOf(':');
     if (colon <= 0) {
-      throw new TestkitError('TESTKIT_CGI_BAD_RESPONSE', `CGI header line ${i + 1} has no field name: ${JSON.stringify(line.slice(0, 80))}`, {
+      throw new GitServerError('GIT_SERVER_CGI_BAD_RESPONSE', `CGI header line ${i + 1} has no field name: ${JSON.stringify(line.slice(0, 80))}`, {
         line: i + 1,
         text: line.slice(0, 200),
       });
@@ -99,7 +99,7 @@ export function parseCgiHead(block: Buffer): CgiHead {
     if (lower === 'status') {
       const m = /^(\d{3})(?:\s+(.*))?$/.exec(value);
       if (!m) {
-        throw new TestkitError('TESTKIT_CGI_BAD_RESPONSE', `CGI Status header ${JSON.stringify(value)} is not "<3 digits> <reason>"`, {
+        throw new GitServerError('GIT_SERVER_CGI_BAD_RESPONSE', `CGI Status header ${JSON.stringify(value)} is not "<3 digits> <reason>"`, {
           expected: '<3 digits> <reason>',
           actual: value,
         });
@@ -161,7 +161,7 @@ export class CgiResponseParser extends Transform {
     const end = findHeadEnd(buf, scanFrom);
     if (end === undefined) {
       if (buf.length > MAX_CGI_HEAD_BYTES) {
-        this.fail(new TestkitError('TESTKIT_CGI_BAD_RESPONSE', `CGI header block exceeds ${MAX_CGI_HEAD_BYTES} bytes`, { max: MAX_CGI_HEAD_BYTES, actual: buf.length }), done);
+        this.fail(new GitServerError('GIT_SERVER_CGI_BAD_RESPONSE', `CGI header block exceeds ${MAX_CGI_HEAD_BYTES} bytes`, { max: MAX_CGI_HEAD_BYTES, actual: buf.length }), done);
         return;
       }
       this.pending = buf;
@@ -186,7 +186,7 @@ export class CgiResponseParser extends Transform {
       return;
     }
     const got = this.pending.length;
-    this.fail(new TestkitError('TESTKIT_CGI_BAD_RESPONSE', `CGI output ended after ${got} bytes, before its header block was complete`, { bytes: got }), done);
+    this.fail(new GitServerError('GIT_SERVER_CGI_BAD_RESPONSE', `CGI output ended after ${got} bytes, before its header block was complete`, { bytes: got }), done);
   }
 
   private fail(e: Error, done: TransformCallback): void {

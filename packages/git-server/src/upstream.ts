@@ -1,26 +1,25 @@
 /**
- * A real Git server on loopback: an HTTP server on 127.0.0.1:0 that runs `git http-backend` as a
- * CGI program per request (gitprotocol-http(5), git-http-backend(1), RFC 3875). Request bodies
+ * A real Git server for the demo, `pushgate dev-upstream` and the tests: an HTTP server (on
+ * 127.0.0.1:0 unless told otherwise) that runs `git http-backend` as a CGI program per request (gitprotocol-http(5), git-http-backend(1), RFC 3875). Request bodies
  * are streamed into the backend's stdin and its stdout streamed back, both with back-pressure, so
  * a clone or push of hundreds of MB passes with flat memory. Every request is logged (method,
  * path, the Authorization header exactly as received, encodings, bytes, status, the backend's
  * stderr) so tests can assert what reached the upstream and with which credential.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { gitEnvironment, killGitGroup, runGit, spawnGit } from '@pushgate/core';
 import { CgiResponseParser, cgiVariables, type CgiBodyLength, type CgiHead } from './cgi';
-import { TestkitError } from './errors';
+import { GitServerError } from './errors';
 import { FastImport, drained } from './fast-import';
 import { fastImportChange, type FileChanges } from './files';
-import { GIT_ENV_EPOCH } from './git-env';
-import { assertGitOk, isolatedGitVars, runGit, writeGitconfig } from './git-run';
 
 /** What a fault hook sees of a request (before anything else is done with it). */
 export interface FaultRequest {
@@ -122,8 +121,26 @@ export interface GitUpstream {
 
 type MutableLog = { -readonly [K in keyof UpstreamRequestLog]: UpstreamRequestLog[K] };
 
-/** Config of the upstream's own HOME: features real hosting services offer, so they can pass through a gateway. */
-const UPSTREAM_GITCONFIG = `[uploadpack]
+/**
+ * Config of the server's own HOME: features real hosting services offer (so they can pass through
+ * a gateway), and nothing that would run after a request ends or ask anyone anything.
+ */
+const SERVER_GITCONFIG = `[user]
+\tname = Pushgate Upstream
+\temail = upstream@pushgate.invalid
+[init]
+\tdefaultBranch = main
+[credential]
+\t# An empty value clears any helper list, so git never asks a keychain or a terminal.
+\thelper =
+[core]
+\tautocrlf = false
+[gc]
+\t# Background auto-gc after a push would outlive the request and race with removing the directory.
+\tauto = 0
+[maintenance]
+\tauto = false
+[uploadpack]
 \tallowFilter = true
 [receive]
 \tadvertisePushOptions = true
@@ -131,18 +148,21 @@ const UPSTREAM_GITCONFIG = `[uploadpack]
 
 const STDERR_KEEP_CHARS = 64 * 1024;
 
-/** Author and committer of commits the upstream makes itself. */
-const UPSTREAM_SIGNATURE = { name: 'Pushgate Upstream', email: 'upstream@pushgate.invalid' } as const;
+/** Author and committer of the initial commits `createRepo` makes. */
+export const INITIAL_COMMIT_SIGNATURE = { name: 'Pushgate Upstream', email: 'upstream@pushgate.invalid' } as const;
+
+/** Date of the initial commits `createRepo` makes: 2023-11-14T22:13:20Z, fixed so their ids never depend on today. */
+export const INITIAL_COMMIT_TIME = 1_700_000_000;
 
 /** `<root>/<name>` after checking `name` is a plain relative path (no `..`, no absolute, no empty segment). */
 function repoPath(root: string, name: string): string {
   const segments = name.split('/');
   if (name === '' || segments.some((s) => s === '' || s === '.' || s === '..') || name.includes('\0') || name.includes('\\')) {
-    throw new TestkitError('TESTKIT_BAD_REPO_PATH', `repository name ${JSON.stringify(name)} is not a plain relative path`, { name });
+    throw new GitServerError('GIT_SERVER_BAD_REPO_PATH', `repository name ${JSON.stringify(name)} is not a plain relative path`, { name });
   }
   const abs = resolve(root, ...segments);
   if (!abs.startsWith(resolve(root) + sep)) {
-    throw new TestkitError('TESTKIT_BAD_REPO_PATH', `repository name ${JSON.stringify(name)} resolves outside ${root}`, { name, root });
+    throw new GitServerError('GIT_SERVER_BAD_REPO_PATH', `repository name ${JSON.stringify(name)} resolves outside ${root}`, { name, root });
   }
   return abs;
 }
@@ -173,16 +193,6 @@ function counter(add: (bytes: number) => void): Transform {
   });
 }
 
-/** Kills a backend and everything it started (it runs in its own process group). */
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
-}
-
 /**
  * Streams the request body into the backend's stdin. When the backend stops reading (it answered
  * without needing the body, e.g. 403), the rest is read and dropped so the answer can still be sent.
@@ -206,8 +216,23 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
   const home = join(base, 'home');
   await mkdir(root, { recursive: true });
   await mkdir(join(home, '.config'), { recursive: true });
-  await writeGitconfig(home, UPSTREAM_GITCONFIG);
-  const gitVars = isolatedGitVars(home);
+  await writeFile(join(home, '.gitconfig'), SERVER_GITCONFIG);
+  const gitVars = gitEnvironment({ home });
+
+  /** Runs git for `createRepo`, throwing GIT_SERVER_GIT_FAILED unless it succeeds. */
+  const gitOk = async (args: readonly string[], cwd: string): Promise<void> => {
+    const r = await runGit({ args, cwd, home }).catch((e: unknown) => {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `cannot run git ${args[0]}: ${(e as Error).message}`, { args: [...args] }, e);
+    });
+    if (r.code !== 0) {
+      throw new GitServerError('GIT_SERVER_GIT_FAILED', `git ${args.join(' ')} failed (exit ${r.code}) in ${cwd}:\n${r.stderr.trim()}`, {
+        args: [...args],
+        cwd,
+        code: r.code,
+        stderr: r.stderr,
+      });
+    }
+  };
 
   const requests: MutableLog[] = [];
   const children = new Set<ChildProcess>();
@@ -287,7 +312,7 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
       return;
     }
     if (options.auth && !credentialMatches(h.authorization, options.auth)) {
-      refuse(401, { kind: 'unauthorized' }, 'authentication required', { 'www-authenticate': 'Basic realm="pushgate-testkit upstream"' });
+      refuse(401, { kind: 'unauthorized' }, 'authentication required', { 'www-authenticate': 'Basic realm="pushgate git-server"' });
       return;
     }
     const why = decodeError ?? badPath(path);
@@ -299,10 +324,12 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
     const body: CgiBodyLength =
       contentLength !== undefined && h['transfer-encoding'] === undefined ? { kind: 'length', bytes: contentLength } : { kind: 'until-eof' };
     const port = (server.address() as AddressInfo).port;
-    const child = spawn('git', ['http-backend'], {
+    // Its own process group (spawnGit), so upload-pack / pack-objects die with it when a client goes away.
+    const child = spawnGit({
+      args: ['http-backend'],
       cwd: root,
+      home,
       env: {
-        ...gitVars,
         ...cgiVariables({
           method: entry.method,
           pathInfo: path,
@@ -316,9 +343,6 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
         GIT_PROJECT_ROOT: root,
         GIT_HTTP_EXPORT_ALL: '1',
       },
-      stdio: ['pipe', 'pipe', 'pipe'],
-      // Its own process group, so upload-pack / pack-objects die with it when a client goes away.
-      detached: true,
     });
     children.add(child);
     const exited = new Promise<number | null>((resolveExit) => {
@@ -335,7 +359,7 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
 
     const fed = feedBody(req, child.stdin, (n) => (entry.requestBytes += n)).catch((e: unknown) => {
       // The client went away mid-body: the backend would wait for the rest forever.
-      killGroup(child);
+      killGitGroup(child);
       throw e;
     });
     const parser = new CgiResponseParser();
@@ -349,7 +373,7 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
         head = await parser.head;
       } catch (e) {
         // Its answer is already unusable; do not let it sit waiting on a slow request body.
-        killGroup(child);
+        killGitGroup(child);
         await exited;
         const message = e instanceof Error ? e.message : String(e);
         entry.status = 502;
@@ -369,7 +393,7 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
       await fed;
       entry.outcome = { kind: 'served', exitCode: await exited };
     } catch (e) {
-      killGroup(child);
+      killGitGroup(child);
       // A half-sent answer must not look complete to the client: drop the connection.
       if (!res.writableEnded) res.destroy();
       entry.outcome = { kind: 'failed', error: e instanceof Error ? e.message : String(e) };
@@ -402,10 +426,8 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
     async createRepo(name, repoOptions = {}) {
       const abs = repoPath(root, name);
       await mkdir(dirname(abs), { recursive: true });
-      const init = ['init', '-q', '--bare', '-b', 'main', `--object-format=${repoOptions.objectFormat ?? 'sha1'}`, abs];
-      assertGitOk(await runGit(gitVars, init), init, root);
-      const config = ['config', 'http.receivepack', 'true'];
-      assertGitOk(await runGit(gitVars, config, { cwd: abs }), config, abs);
+      await gitOk(['init', '-q', '--bare', '-b', 'main', `--object-format=${repoOptions.objectFormat ?? 'sha1'}`, abs], root);
+      await gitOk(['config', 'http.receivepack', 'true'], abs);
       const initial = repoOptions.initialCommit ?? false;
       if (initial !== false) {
         const files: FileChanges = initial === true ? { 'README.md': `# ${name}\n` } : initial;
@@ -413,9 +435,9 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
         try {
           await fi.commit({
             ref: 'refs/heads/main',
-            author: UPSTREAM_SIGNATURE,
-            committer: UPSTREAM_SIGNATURE,
-            time: GIT_ENV_EPOCH,
+            author: INITIAL_COMMIT_SIGNATURE,
+            committer: INITIAL_COMMIT_SIGNATURE,
+            time: INITIAL_COMMIT_TIME,
             message: 'Initial commit\n',
             changes: Object.entries(files).map(([path, content]) => fastImportChange(path, content)),
           });
@@ -433,7 +455,7 @@ export async function startGitUpstream(options: GitUpstreamOptions = {}): Promis
       closing = true;
       const closed = new Promise<void>((resolveClose) => server.close(() => resolveClose()));
       server.closeAllConnections();
-      for (const child of children) killGroup(child);
+      for (const child of children) killGitGroup(child);
       await settled();
       await closed;
       await rm(base, { recursive: true, force: true });
