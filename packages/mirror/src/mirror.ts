@@ -38,7 +38,7 @@ export interface MirrorSource {
 
 /** How a lease's refs were learnt. */
 export type MirrorRefsSource =
-  /** The upstream's advertisement, every value of which the mirror already held: nothing was fetched. */
+  /** The upstream's advertisement, every value of which the mirror held (once fetches in flight had ended): this push fetched nothing. */
   | 'advertisement'
   /** A fetch into the mirror made for this push. */
   | 'fetch';
@@ -195,7 +195,8 @@ export class Mirrors {
   /**
    * Returns the mirror of `source`, up to date for a push, held for reading: with the advertised
    * refs when it holds all they reach (see the module comment), else after a fetch. Fetches of one
-   * repository are serialised; a push arriving during one waits for it and may then need none.
+   * repository are serialised; a push arriving during one (a prefetch, a refresh, another push's)
+   * waits for it and may then need none.
    */
   async open(source: MirrorSource, options: MirrorOpenOptions = {}): Promise<MirrorLease> {
     const gitDir = this.pathFor(source);
