@@ -90,10 +90,10 @@ export function pickHeaders(headers: IncomingHttpHeaders, names: readonly string
 /** Options of serveInfoRefs. */
 export interface InfoRefsOptions {
   /**
-   * Given the refs a receive-pack advertisement names (a promise, settled after the whole
-   * advertisement has been read from the upstream; rejected when it cannot be decoded), when it
-   * was read to its end within MAX_ADVERTISEMENT_BYTES. Called before the reply's last byte is
-   * sent, so a push that follows the advertisement always finds what it started.
+   * Given the refs a receive-pack advertisement names, as a promise that settles once the relaying
+   * ended (rejected when what was read is not a whole advertisement), unless the advertisement
+   * exceeded MAX_ADVERTISEMENT_BYTES. When the upstream's answer ends normally it is called before
+   * the reply's last byte is sent, so a push that follows the advertisement finds what it started.
    */
   readonly onReceivePackRefs?: (refs: Promise<ReadonlyMap<string, Oid>>) => void;
 }
