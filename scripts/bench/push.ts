@@ -8,7 +8,8 @@
  *          ≤ 1.3×) and the gateway's own stage timings from its request log line (spool, mirror,
  *          index, change set, relay), so the report says where the time goes;
  *   small  a one-commit push onto a repository of the same base, N times each; the median
- *          milliseconds the gateway adds (goal ≤ 50 ms);
+ *          milliseconds the gateway adds (goal ≤ 50 ms), onto a quiet upstream and onto one that
+ *          moved (a direct push to another branch) since the gateway's last push;
  *   rss    the initial push of a ~200 MB repository (`ensureRepo` seed 3) through the gateway;
  *          the gateway process's peak RSS (VmHWM, reset through /proc/<pid>/clear_refs just before
  *          the push; goal ≤ 300 MB) and its RSS before.
@@ -233,11 +234,17 @@ async function runLarge(rig: Rig, synth: SynthPush): Promise<LargeResult> {
   return result;
 }
 
-/** Results of the one-commit pushes for one store. */
-interface SmallResult {
+/** Timed one-commit pushes, direct and through the gateway, with the gateway's stages. */
+interface SmallSeries {
   readonly direct: number[];
   readonly gateway: number[];
   readonly stages: Stages[];
+}
+
+/** Results of the one-commit pushes for one store: onto a quiet upstream, and onto one moved by a direct push since the gateway's last push. */
+interface SmallResult {
+  readonly quiet: SmallSeries;
+  readonly moved: SmallSeries;
 }
 
 async function runSmall(rig: Rig, synth: SynthPush): Promise<SmallResult> {
@@ -250,30 +257,42 @@ async function runSmall(rig: Rig, synth: SynthPush): Promise<SmallResult> {
   const work = join(rig.git.dir, 'small-work.git');
   copyRepo(synth.baseDir, work, synth.baseTip);
   const index = join(rig.git.dir, 'small-index');
-  let tip = synth.baseTip;
-  const nextCommit = (i: number): string => {
+  const tips = { main: synth.baseTip, side: synth.baseTip };
+  /** A new commit on `branch` of the work repository, adding one file. */
+  const nextCommit = (branch: 'main' | 'side', name: string): string => {
     const env = { GIT_INDEX_FILE: index, GIT_AUTHOR_NAME: 'Bench', GIT_AUTHOR_EMAIL: 'bench@example.com', GIT_COMMITTER_NAME: 'Bench', GIT_COMMITTER_EMAIL: 'bench@example.com' };
-    gitSync(work, ['read-tree', tip], env);
-    const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: work, env: { ...GIT_ENV, ...env }, input: `one more line, run ${i}\n`, encoding: 'utf8' }).trim();
-    gitSync(work, ['update-index', '--add', '--cacheinfo', `100644,${blob},bench/run-${i}.txt`], env);
+    gitSync(work, ['read-tree', tips[branch]], env);
+    const blob = execFileSync('git', ['hash-object', '-w', '--stdin'], { cwd: work, env: { ...GIT_ENV, ...env }, input: `one more line, ${name}\n`, encoding: 'utf8' }).trim();
+    gitSync(work, ['update-index', '--add', '--cacheinfo', `100644,${blob},bench/${name}.txt`], env);
     const tree = gitSync(work, ['write-tree'], env);
-    tip = execFileSync('git', ['commit-tree', tree, '-p', tip], { cwd: work, env: { ...GIT_ENV, ...env }, input: `bench: run ${i}\n`, encoding: 'utf8' }).trim();
-    gitSync(work, ['update-ref', 'refs/heads/main', tip]);
-    return tip;
+    tips[branch] = execFileSync('git', ['commit-tree', tree, '-p', tips[branch]], { cwd: work, env: { ...GIT_ENV, ...env }, input: `bench: ${name}\n`, encoding: 'utf8' }).trim();
+    gitSync(work, ['update-ref', `refs/heads/${branch}`, tips[branch]]);
+    return tips[branch];
   };
-  const result: SmallResult = { direct: [], gateway: [], stages: [] };
+  const result: SmallResult = { quiet: { direct: [], gateway: [], stages: [] }, moved: { direct: [], gateway: [], stages: [] } };
+  // Each run times a pair onto the quiet upstream, then moves the gateway's upstream repository
+  // (a direct push to another branch, as a merge on the forge or a CI bot would) and times a pair
+  // again: the gateway's mirror no longer has every advertised ref when that second push arrives.
   for (let i = 0; i <= smallRuns; i++) {
-    const commit = nextCommit(i);
-    for (const way of alternate(i)) {
-      const from = rig.gw.logs.length;
-      const ms = await push(rig, work, way === 'direct' ? directUrl(rig, directRepo) : gatewayUrl(rig, gatewayRepo), commit);
-      // The line is awaited after the warm-up too, so that it cannot be taken for the next push's.
-      const stages = way === 'gateway' ? await pushLogLine(rig.gw, from) : undefined;
-      if (i === 0) continue;
-      result[way].push(ms);
-      if (stages) result.stages.push(stages);
+    for (const variant of ['quiet', 'moved'] as const) {
+      if (variant === 'moved') {
+        const side = nextCommit('side', `side-${i}`);
+        await quiesce(rig);
+        await rig.git.gitOk(['push', '--quiet', directUrl(rig, gatewayRepo), `${side}:refs/heads/side`], { cwd: work });
+      }
+      const commit = nextCommit('main', `${variant}-${i}`);
+      const series = result[variant];
+      for (const way of alternate(i)) {
+        const from = rig.gw.logs.length;
+        const ms = await push(rig, work, way === 'direct' ? directUrl(rig, directRepo) : gatewayUrl(rig, gatewayRepo), commit);
+        // The line is awaited after the warm-up too, so that it cannot be taken for the next push's.
+        const stages = way === 'gateway' ? await pushLogLine(rig.gw, from) : undefined;
+        if (i === 0) continue;
+        series[way].push(ms);
+        if (stages) series.stages.push(stages);
+      }
+      if (i > 0) log(`  small run ${i} (${variant}): direct ${series.direct.at(-1)!.toFixed(0)} ms, gateway ${series.gateway.at(-1)!.toFixed(0)} ms ${JSON.stringify(series.stages.at(-1))}`);
     }
-    if (i > 0) log(`  small run ${i}: direct ${result.direct.at(-1)!.toFixed(0)} ms, gateway ${result.gateway.at(-1)!.toFixed(0)} ms ${JSON.stringify(result.stages.at(-1))}`);
   }
   return result;
 }
@@ -444,21 +463,27 @@ function render(results: readonly StoreResult[], synth: SynthPush | undefined, b
   }
   if (results.some((r) => r.small)) {
     out.push(
-      `**One-commit push** (one new file) onto a repository of the same ${synth?.base.commits ?? ''}-commit base, ${smallRuns} runs each after a warm-up; every run pushes the same new commit directly to one repository and through the gateway to another, so both repositories move alike.`,
+      `**One-commit push** (one new file) onto a repository of the same ${synth?.base.commits ?? ''}-commit base, ${smallRuns} runs each after a warm-up; every run pushes the same new commit directly to one repository and through the gateway to another, so both repositories move alike. Each run times such a pair twice: onto a quiet upstream (nothing else wrote to it since the gateway's last push), and after a direct push of another commit to another branch of the gateway's repository (the upstream moved, as when a pull request is merged on the forge or a CI bot pushes).`,
       '',
-      '| audit store | direct (median) | through the gateway (median) | added (median of per-run differences) | goal |',
-      '|---|---:|---:|---:|---|',
+      '| audit store | upstream | direct (median) | through the gateway (median) | added (median of per-run differences) | goal |',
+      '|---|---|---:|---:|---:|---|',
     );
     for (const r of results) {
       if (!r.small) continue;
-      const added = median(r.small.gateway.map((g, i) => g - r.small!.direct[i]));
-      out.push(`| ${storeName(r.db)} | ${msText(median(r.small.direct))} | ${msText(median(r.small.gateway))} | **${Math.round(added)} ms** | ≤ 50 ms ${mark(added <= 50)} |`);
+      for (const variant of ['quiet', 'moved'] as const) {
+        const s = r.small[variant];
+        const added = median(s.gateway.map((g, i) => g - s.direct[i]));
+        out.push(`| ${storeName(r.db)} | ${variant} | ${msText(median(s.direct))} | ${msText(median(s.gateway))} | **${Math.round(added)} ms** | ≤ 50 ms ${mark(added <= 50)} |`);
+      }
     }
     out.push('', 'The gateway\'s own timings (medians):', '');
-    for (const r of results) if (r.small) out.push(`- ${storeName(r.db)}: ${stageLine(stageMedians(r.small.stages), r.small.stages)}.`);
+    for (const r of results) {
+      if (!r.small) continue;
+      for (const variant of ['quiet', 'moved'] as const) out.push(`- ${storeName(r.db)}, ${variant} upstream: ${stageLine(stageMedians(r.small[variant].stages), r.small[variant].stages)}.`);
+    }
     out.push(
       '',
-      "The mirror stage is the wait for the upstream's refs, which the gateway requests (one `info/refs` request, no process spawned) as soon as a push's commands are read, in parallel with the audit write; the mirror fetches only when those refs name an object it lacks, and after a relayed push it fetches what the push added in the background, so the next push finds it current. Before that change every push ran a `git fetch` into the mirror: 118 ms median on this push (151 ms added in all, PostgreSQL). The relay is the upstream's own receive-pack, as in the direct push; the rest of the added time is the gateway's second hop (the ref advertisement is relayed too) and the index and change set.",
+      "The mirror stage is the wait for the upstream's refs, which the gateway requests (one `info/refs` request, no process spawned) as soon as a push's commands are read, in parallel with the audit write; the mirror fetches only when those refs name an object it lacks, and after a relayed push it fetches what the push added in the background, so the next push finds it current. When the upstream moved since, the mirror's fetch starts when the client asks for the receive-pack ref advertisement (the GET before the push), so it overlaps the client's packing and upload, and the push waits only for what remains of it. Before that change every push ran a `git fetch` into the mirror: 118 ms median on this push (151 ms added in all, PostgreSQL). The relay is the upstream's own receive-pack, as in the direct push; the rest of the added time is the gateway's second hop (the ref advertisement is relayed too) and the index and change set.",
       '',
     );
   }

@@ -74,7 +74,7 @@ export interface Gateway {
   readonly signingKeys: GatewaySigningKeys;
   /** Starts listening on the configured host and port (port 0 picks a free one). */
   listen(): Promise<ListeningAddress>;
-  /** Resolves once no request is in flight, audit records included (tests wait on it). */
+  /** Resolves once no request is in flight, audit records and background mirror fetches included (tests wait on it). */
   idle(): Promise<void>;
   /** Drains and stops: see the module comment. Safe to call more than once. */
   close(): Promise<void>;
@@ -118,7 +118,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const spoolRoot = join(config.dataDir, 'spool');
     await rm(spoolRoot, { recursive: true, force: true });
     await mkdir(spoolRoot, { recursive: true });
-    const mirrors = new Mirrors({ root: join(config.dataDir, 'mirrors'), logger, mask, limits: config.limits });
+    const mirrors = new Mirrors({
+      root: join(config.dataDir, 'mirrors'),
+      logger,
+      mask,
+      limits: config.limits,
+      onFetch: (fetch) => metrics.mirrorFetches.inc({ reason: fetch.reason, result: fetch.ok ? 'ok' : 'failed' }),
+    });
     closers.push(async () => mirrors.close());
     const audit = new AuditRecorder({
       db: database,
@@ -191,6 +197,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       async idle() {
         while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
         await audit.drain();
+        await mirrors.settled();
       },
       async listen() {
         if (state.kind !== 'created') throw new Error(`the gateway cannot listen: it is ${state.kind}`);

@@ -4,14 +4,17 @@
  * service knows for the audit record. Fetch and clone (gitprotocol-http(5) "Smart Service
  * git-upload-pack", protocol v0/v1 and gitprotocol-v2(5) via the `Git-Protocol` header) are
  * streamed through unchanged in both directions: gzip request bodies stay gzip, nothing is buffered.
+ * The receive-pack advertisement is also read on its way through (up to a bound) for the refs it
+ * names, so that the mirror can start fetching before the push it announces arrives.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { isPushgateError, type Identity, type Logger, type RefUpdate } from '@pushgate/core';
+import { isPushgateError, type Identity, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
 import type { InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
 import { filterAdvertisement } from '@pushgate/protocol';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
+import { MAX_ADVERTISEMENT_BYTES, advertisedRefs } from './inspection';
 import type { GitRoute } from './route';
 
 /** Everything a git service needs to serve one request. */
@@ -84,13 +87,24 @@ export function pickHeaders(headers: IncomingHttpHeaders, names: readonly string
   return out;
 }
 
+/** Options of serveInfoRefs. */
+export interface InfoRefsOptions {
+  /**
+   * Given the refs a receive-pack advertisement names, as a promise that settles once the relaying
+   * ended (rejected when what was read is not a whole advertisement), unless the advertisement
+   * exceeded MAX_ADVERTISEMENT_BYTES. When the upstream's answer ends normally it is called before
+   * the reply's last byte is sent, so a push that follows the advertisement finds what it started.
+   */
+  readonly onReceivePackRefs?: (refs: Promise<ReadonlyMap<string, Oid>>) => void;
+}
+
 /**
  * `GET info/refs?service=…`: the upstream's ref advertisement, checked and filtered on its way
  * through (SHA-256 repositories refused; for push, capabilities pushgate cannot relay such as
  * push-cert removed), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
  * passed on, so the advertisement arrives uncompressed and can be read.
  */
-export async function serveInfoRefs(call: GitCall & { readonly route: Extract<GitRoute, { kind: 'info-refs' }> }): Promise<GitOutcome> {
+export async function serveInfoRefs(call: GitCall & { readonly route: Extract<GitRoute, { kind: 'info-refs' }> }, options: InfoRefsOptions = {}): Promise<GitOutcome> {
   const res = await call.upstream.request({
     method: 'GET',
     repoPath: call.route.repoPath,
@@ -109,7 +123,42 @@ export async function serveInfoRefs(call: GitCall & { readonly route: Extract<Gi
   }
   // The capability list may have changed length, so the upstream's Content-Length no longer holds.
   const { 'content-length': _length, ...headers } = res.headers;
-  return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(filtered.body) }, facts: {} };
+  const onRefs = options.onReceivePackRefs;
+  const body = onRefs !== undefined && call.route.service === 'git-receive-pack' && res.status === 200 ? readingRefs(filtered.body, onRefs) : filtered.body;
+  return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(body) }, facts: {} };
+}
+
+/**
+ * Passes a receive-pack advertisement through chunk by chunk, as it arrives, keeping the chunks
+ * (at most MAX_ADVERTISEMENT_BYTES; beyond that it stops keeping them and names no refs) to decode
+ * once the relaying ends. It ends early when the client goes away; the refs are named all the
+ * same, and the decoder finds whether the advertisement was complete: a client that had every ref
+ * may have left only to push next, and what it started must not depend on its connection.
+ */
+async function* readingRefs(source: AsyncIterable<Buffer>, onRefs: (refs: Promise<ReadonlyMap<string, Oid>>) => void): AsyncGenerator<Buffer> {
+  let kept: Buffer[] | undefined = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of source) {
+      if (kept !== undefined) {
+        bytes += chunk.byteLength;
+        // Chunks are yielded and kept by reference: no copy, and none is reused by the stream.
+        if (bytes <= MAX_ADVERTISEMENT_BYTES) kept.push(chunk);
+        else kept = undefined;
+      }
+      yield chunk;
+    }
+  } finally {
+    if (kept !== undefined && kept.length > 0) {
+      const chunks = kept;
+      // Decoded on a later turn of the event loop, so the reply's end is not held up by it.
+      onRefs(new Promise<void>((resolve) => setImmediate(resolve)).then(() => advertisedRefs(replay(chunks), 'git-receive-pack')));
+    }
+  }
+}
+
+async function* replay(chunks: readonly Buffer[]): AsyncGenerator<Buffer> {
+  yield* chunks;
 }
 
 /** An upstream advertisement the gateway cannot pass on: unsupported repositories stay the client's to read, garbage is the upstream's fault. */

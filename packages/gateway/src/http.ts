@@ -17,7 +17,7 @@ import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply } from './git';
 import type { ClientAddressOf } from './client-address';
 import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
-import type { InspectionContext } from './inspection';
+import { mirrorSource, type InspectionContext } from './inspection';
 import { serveReceivePack } from './push';
 import type { Judge } from './verdict';
 import { RouteError, parseGitRoute, type GitRoute } from './route';
@@ -246,7 +246,11 @@ function dispatch(call: GitCall, ctx: HttpContext): Promise<GitOutcome> {
   const route = call.route;
   switch (route.kind) {
     case 'info-refs':
-      return serveInfoRefs({ ...call, route });
+      // Reached only once the caller is authenticated and the upstream known, like the advertisement itself.
+      return serveInfoRefs(
+        { ...call, route },
+        { onReceivePackRefs: (refs) => ctx.inspection.mirrors.prefetch(mirrorSource(call.upstream, route.repoPath), refs) },
+      );
     case 'upload-pack':
       return serveUploadPack(call);
     case 'receive-pack':

@@ -3,7 +3,8 @@
  *
  *   spool the pack to disk  ‖  bring the upstream mirror up to date      (concurrently; the
  *                              upstream's refs, advertised after the push arrived, say whether
- *                              the mirror must fetch: see @pushgate/mirror)
+ *                              the mirror must fetch, after waiting for the fetch the client's
+ *                              receive-pack advertisement started: see @pushgate/mirror)
  *   → index the pack: every entry inflated within bounds, every delta resolved (a thin pack's
  *     bases from the mirror), every object id computed, every commit/tree/tag checked strictly
  *   → build the change set over pushed objects ∪ mirror (new commits, file changes; content —
@@ -22,7 +23,7 @@ import { ChangeContent, buildChangeSet, summarize, type ChangeSet, type ChangeSe
 import type { MirrorLease, MirrorRefsSource, MirrorSource, Mirrors } from '@pushgate/mirror';
 import { PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
 import { indexPack, spoolPack, type IndexedPack } from '@pushgate/pack';
-import { decodeAdvertisement, expectsPack, type ReceivePackRequest } from '@pushgate/protocol';
+import { decodeAdvertisement, expectsPack, type GitService, type ReceivePackRequest } from '@pushgate/protocol';
 import type { Upstream } from '@pushgate/relay';
 
 /** What inspection needs from the gateway. */
@@ -88,7 +89,7 @@ const DRAIN_MS = 30_000;
  * Bytes of an upstream's ref advertisement read to learn its refs: about 150,000 refs. Beyond
  * that the refs are not learnt this way and the mirror fetches, as it would without them.
  */
-const MAX_ADVERTISEMENT_BYTES = 16 * 1024 * 1024;
+export const MAX_ADVERTISEMENT_BYTES = 16 * 1024 * 1024;
 
 /**
  * The change-set builder's caches as the gateway runs it: parsed trees 16 MiB and blobs 8 MiB
@@ -110,7 +111,16 @@ export function mirrorSource(upstream: Upstream, repoPath: string): MirrorSource
  */
 export async function upstreamRefs(upstream: Upstream, repoPath: string, signal: AbortSignal): Promise<ReadonlyMap<string, Oid>> {
   const res = await upstream.request({ method: 'GET', repoPath, endpoint: 'info/refs', query: 'service=git-upload-pack', headers: {}, signal });
-  const advertisement = await decodeAdvertisement(bounded(res.body, MAX_ADVERTISEMENT_BYTES), { service: 'git-upload-pack' });
+  return advertisedRefs(bounded(res.body, MAX_ADVERTISEMENT_BYTES), 'git-upload-pack');
+}
+
+/**
+ * The refs under refs/ of a v0/v1 ref advertisement: what the mirror's `+refs/*:refs/*` fetch
+ * takes. Peeled values, `.have` lines (objects of the server's alternates, not refs) and the
+ * `capabilities^{}` placeholder of an empty repository are left out by the decoder.
+ */
+export async function advertisedRefs(source: AsyncIterable<Uint8Array>, service: GitService): Promise<ReadonlyMap<string, Oid>> {
+  const advertisement = await decodeAdvertisement(source, { service });
   if (advertisement.version === 2) throw new Error('the upstream answered with a protocol v2 capability advertisement');
   const refs = new Map<string, Oid>();
   for (const [name, oid] of advertisement.refs) if (name.startsWith('refs/')) refs.set(name, oid);

@@ -19,6 +19,7 @@ export class GatewayMetrics {
   readonly upstreamErrors: Counter<'upstream' | 'code'>;
   readonly auditWriteFailures: Counter<'kind'>;
   readonly authFailures: Counter<'code'>;
+  readonly mirrorFetches: Counter<'reason' | 'result'>;
 
   constructor() {
     const registers = [this.registry];
@@ -53,6 +54,12 @@ export class GatewayMetrics {
       registers,
     });
     this.authFailures = new Counter({ name: 'pushgate_auth_failures_total', help: 'Requests refused by authentication, by code.', labelNames: ['code'], registers });
+    this.mirrorFetches = new Counter({
+      name: 'pushgate_mirror_fetches_total',
+      help: 'git fetches into upstream mirrors, by reason (push, prefetch, refresh) and result (ok, failed).',
+      labelNames: ['reason', 'result'],
+      registers,
+    });
   }
 }
 

@@ -8,8 +8,10 @@
  *   → (the HTTP layer records the outcome)
  *
  * The upstream's refs are requested as soon as the commands are read, so that the mirror knows by
- * the time it is needed whether it must fetch; once the upstream has accepted a push, the mirror
- * fetches what it added in the background, so the next push usually need not (see @pushgate/mirror).
+ * the time it is needed whether it must fetch; a fetch the push's ref advertisement already
+ * started (the upstream had moved) is waited for, not repeated; once the upstream has accepted a
+ * push, the mirror fetches what it added in the background, so the next push usually need not
+ * (see @pushgate/mirror).
  *
  * Each step takes a typed input and returns a typed output. A push that cannot be decoded is
  * refused with 400; one the audit store cannot record with 503; one that fails inspection or is

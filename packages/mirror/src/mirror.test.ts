@@ -215,6 +215,73 @@ describe('Mirrors with the upstream refs advertised', () => {
     expect(upstream.requests.slice(before).some((r) => r.outcome.kind === 'unauthorized')).toBe(true);
   });
 
+  /** Fetches the mirror made since request `n` (each starts with the upload-pack advertisement). */
+  const fetchesSince = (n: number) => upstream.requests.slice(n).filter((r) => r.query === 'service=git-upload-pack').length;
+
+  it('prefetches what a receive-pack advertisement names; the push that follows waits for it and fetches nothing', async () => {
+    const tip = await pushNew('prefetched.txt');
+    const before = upstream.requests.length;
+    mirrors.prefetch(source(repo), upstreamRefs());
+    // Opened at once: the push waits for the prefetch rather than fetching beside it.
+    const lease = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    lease.release();
+    expect(lease.refsFrom).toBe('advertisement');
+    expect(lease.objects.read(tip)?.type).toBe('commit');
+    expect(fetchesSince(before)).toBe(1);
+  });
+
+  it('makes no request to prefetch what the mirror already has, nor for an advertisement that could not be read', async () => {
+    const before = upstream.requests.length;
+    mirrors.prefetch(source(repo), upstreamRefs());
+    mirrors.prefetch(source(repo), Promise.reject(new Error('truncated')));
+    await mirrors.settled();
+    expect(requestsSince(before)).toEqual([]);
+  });
+
+  it('runs one prefetch per mirror however many advertisements ask at once', async () => {
+    // A held lease keeps the prefetch waiting for the mirror's lock while the others arrive.
+    const held = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    const tip = await pushNew('shared.txt');
+    const before = upstream.requests.length;
+    for (let i = 0; i < 4; i++) mirrors.prefetch(source(repo), upstreamRefs());
+    held.release();
+    await mirrors.settled();
+    expect(fetchesSince(before)).toBe(1);
+    const lease = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    lease.release();
+    expect(lease.refsFrom).toBe('advertisement');
+    expect(lease.objects.read(tip)?.type).toBe('commit');
+  });
+
+  it('fetches once when a prefetch comes while the refresh after a relayed push waits for the lock', async () => {
+    const held = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    const relayed = await pushNew('relayed-then-moved.txt');
+    const before = upstream.requests.length;
+    const refreshed = mirrors.refresh(source(repo), [relayed]);
+    const moved = await pushNew('moved-after-relay.txt');
+    mirrors.prefetch(source(repo), upstreamRefs());
+    held.release();
+    await refreshed;
+    await mirrors.settled();
+    // The refresh fetched everything the upstream had, the moved tip included: the prefetch found it there.
+    expect(fetchesSince(before)).toBe(1);
+    const lease = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    lease.release();
+    expect(lease.refsFrom).toBe('advertisement');
+    expect(lease.objects.read(moved)?.type).toBe('commit');
+  });
+
+  it('logs a failed prefetch and leaves the push to fetch for itself', async () => {
+    const tip = await pushNew('prefetch-refused.txt');
+    const before = upstream.requests.length;
+    mirrors.prefetch(source(repo, { authorization: 'Basic eDp3cm9uZw==' }), upstreamRefs());
+    const lease = await mirrors.open(source(repo), { advertised: upstreamRefs() });
+    lease.release();
+    expect(upstream.requests.slice(before).some((r) => r.outcome.kind === 'unauthorized')).toBe(true);
+    expect(lease.refsFrom).toBe('fetch');
+    expect(lease.objects.read(tip)?.type).toBe('commit');
+  });
+
   it('stops background work at close and opens nothing afterwards', async () => {
     const own = new Mirrors({ root: await mkdtemp(join(tmpdir(), 'pg-mirrors-close-')), limits: DEFAULT_LIMITS });
     const tip = (await upstreamRefs()).get('refs/heads/main')!;

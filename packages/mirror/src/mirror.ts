@@ -7,8 +7,14 @@
  * reach and a fetch would bring nothing an inspection reads. `open` therefore takes the upstream's
  * refs as advertised after the push arrived, and fetches only when one of them is missing (or the
  * advertisement could not be read). After a relayed push, `refresh` fetches what it added in the
- * background, so the next push usually finds the mirror current. Fetches are incremental; packs are
- * kept as packs (transfer.unpackLimit=1) so the object store reads them through their indexes.
+ * background, so the next push usually finds the mirror current. When the upstream moved otherwise
+ * (a merge on the forge, a bot's push), `prefetch` starts the fetch as soon as the client asks for
+ * the receive-pack advertisement, whose refs the gateway relays: it then overlaps the client's
+ * packing and upload, and the push's `open` waits for it and fetches only what is still missing.
+ * Fetches of a mirror are serialised by its lock and each re-checks under it, so a refresh, a
+ * prefetch and a push's own fetch never bring the same objects twice. Fetches are incremental;
+ * packs are kept as packs (transfer.unpackLimit=1) so the object store reads them through their
+ * indexes.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat } from 'node:fs/promises';
@@ -32,10 +38,28 @@ export interface MirrorSource {
 
 /** How a lease's refs were learnt. */
 export type MirrorRefsSource =
-  /** The upstream's advertisement, every value of which the mirror already held: nothing was fetched. */
+  /** The upstream's advertisement, every value of which the mirror held (once fetches in flight had ended): this push fetched nothing. */
   | 'advertisement'
   /** A fetch into the mirror made for this push. */
   | 'fetch';
+
+/** Why the mirror fetched. */
+export type MirrorFetchReason =
+  /** A push's `open` found a value of the upstream's refs missing. */
+  | 'push'
+  /** A ref advertisement for push named a value the mirror lacked (see `prefetch`). */
+  | 'prefetch'
+  /** A relayed push added objects (see `refresh`). */
+  | 'refresh';
+
+/** One fetch into a mirror, as reported to `MirrorsOptions.onFetch`. */
+export interface MirrorFetchEvent {
+  readonly upstream: string;
+  readonly repoPath: string;
+  readonly reason: MirrorFetchReason;
+  readonly ok: boolean;
+  readonly ms: number;
+}
 
 /** A mirror brought up to date for one push, held for reading until `release()`. */
 export interface MirrorLease {
@@ -106,6 +130,8 @@ export interface MirrorsOptions {
   readonly maxIdleStores?: number;
   /** Bytes of resolved objects each mirror's store keeps, for all its packs together, while open (the object store's default when unset). */
   readonly cacheBytes?: number;
+  /** Told of every fetch into a mirror once it ends (for metrics). */
+  readonly onFetch?: (event: MirrorFetchEvent) => void;
 }
 
 const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
@@ -123,8 +149,11 @@ export class Mirrors {
   private readonly stores = new Map<string, GitDirObjectStore>();
   /** Background refreshes waiting for their mirror's lock, with the ids they were asked to bring. */
   private readonly queued = new Map<string, { readonly oids: Set<Oid>; readonly done: Promise<void> }>();
-  /** Every background refresh not finished yet (close() waits for them). */
+  /** Every background refresh and prefetch not finished yet (close() and settled() wait for them). */
   private readonly background = new Set<Promise<void>>();
+  /** The prefetch of each mirror, from the advertisement that started it until its fetch (if any) ended. */
+  private readonly prefetches = new Map<string, Promise<void>>();
+  private readonly onFetch: (event: MirrorFetchEvent) => void;
   /** Aborts background fetches at close(). */
   private readonly closing = new AbortController();
   /**
@@ -147,6 +176,7 @@ export class Mirrors {
     this.storeIdleMs = options.storeIdleMs ?? 60_000;
     this.maxIdleStores = options.maxIdleStores ?? 16;
     this.cacheBytes = options.cacheBytes;
+    this.onFetch = options.onFetch ?? (() => undefined);
   }
 
   /** The mirror directory of a repository. */
@@ -165,12 +195,15 @@ export class Mirrors {
   /**
    * Returns the mirror of `source`, up to date for a push, held for reading: with the advertised
    * refs when it holds all they reach (see the module comment), else after a fetch. Fetches of one
-   * repository are serialised; a push arriving during one waits for it and may then need none.
+   * repository are serialised; a push arriving during one (a prefetch, a refresh, another push's)
+   * waits for it and may then need none.
    */
   async open(source: MirrorSource, options: MirrorOpenOptions = {}): Promise<MirrorLease> {
     const gitDir = this.pathFor(source);
     const started = performance.now();
-    const advertised = options.advertised === undefined ? undefined : await options.advertised.catch(() => undefined);
+    // A fetch the push's ref advertisement started (see prefetch) is waited for: what it brings
+    // need not be fetched again, and a second fetch would only queue behind it for the lock.
+    const [advertised] = await Promise.all([options.advertised?.catch(() => undefined), this.prefetches.get(gitDir)]);
     if (advertised !== undefined) {
       // Shared: waits for a fetch in progress (a background refresh), never for other pushes.
       const release = await this.locks.read(gitDir);
@@ -191,8 +224,17 @@ export class Mirrors {
     let refs: Map<string, Oid>;
     let objects: GitDirObjectStore;
     try {
+      // A fetch that held the lock while this push waited for it (a prefetch or a background
+      // refresh that started late) may have brought everything: then this push fetches nothing.
+      if (advertised !== undefined) {
+        const known = this.existingStore(gitDir);
+        if (known !== undefined && (await holdsAll(known, advertised.values()))) {
+          releaseWrite();
+          return this.leaseAdvertised(gitDir, advertised, started);
+        }
+      }
       await this.ensureInitialised(gitDir);
-      await this.fetch(gitDir, source, options.signal);
+      await this.fetch(gitDir, source, 'push', options.signal);
       refs = await readRefs(gitDir);
       await this.maybeRepack(gitDir);
       // Refreshed under the exclusive lock: no lease is reading the store while packs change.
@@ -208,12 +250,66 @@ export class Mirrors {
   }
 
   /**
+   * Starts bringing the mirror of `source` up to date for a push that is probably coming: `refs` are
+   * the upstream's refs as its receive-pack advertisement just named them to a client (resolving
+   * once that advertisement has been read; rejecting when it could not be). When the mirror lacks
+   * one of their values it fetches in the background, like `refresh`, so the fetch overlaps the
+   * client's packing and upload, and the push's `open` waits for it. Returns at once and never
+   * fails: nothing of it is bound to the client's connection, one prefetch per mirror is in flight
+   * at most (a later request while it is joins it: the push fetches whatever it left missing), and
+   * a failure is logged and leaves the push to fetch for itself.
+   */
+  prefetch(source: MirrorSource, refs: Promise<ReadonlyMap<string, Oid>>): void {
+    refs.catch(() => undefined);
+    if (this.closing.signal.aborted) return;
+    let gitDir: string;
+    try {
+      gitDir = this.pathFor(source);
+    } catch {
+      return;
+    }
+    if (this.prefetches.has(gitDir)) return;
+    const done = (async () => {
+      const wanted = await refs.catch(() => undefined);
+      if (wanted === undefined || wanted.size === 0 || this.closing.signal.aborted) return;
+      // Checked under the shared lock first: asking for the exclusive one would hold up every
+      // push that then asks to read the mirror, and a current mirror is the common case.
+      const release = await this.locks.read(gitDir);
+      let current: boolean;
+      try {
+        const known = this.existingStore(gitDir);
+        current = known !== undefined && (await holdsAll(known, wanted.values()));
+      } finally {
+        release();
+      }
+      if (!current) await this.refresh(source, wanted.values(), 'prefetch');
+    })().catch((e: unknown) => {
+      this.logger.warn('mirror prefetch failed; the next push fetches for itself', {
+        upstream: source.upstream,
+        repo: source.repoPath,
+        error: this.mask(e instanceof Error ? e.message : String(e)),
+      });
+    });
+    this.prefetches.set(gitDir, done);
+    this.background.add(done);
+    void done.finally(() => {
+      this.prefetches.delete(gitDir);
+      this.background.delete(done);
+    });
+  }
+
+  /** Resolves once no background refresh or prefetch is in flight (tests and benchmarks wait on it). */
+  async settled(): Promise<void> {
+    while (this.background.size > 0) await Promise.allSettled([...this.background]);
+  }
+
+  /**
    * Fetches into the mirror of `source` in the background when it lacks one of `oids` (what the
    * upstream's refs now point at, e.g. a push just relayed), so that the next push need not wait
    * for that fetch. Requests made while one waits for the mirror's lock join it. Never rejects:
    * a failure is logged, and the next push fetches for itself.
    */
-  refresh(source: MirrorSource, oids: Iterable<Oid>): Promise<void> {
+  refresh(source: MirrorSource, oids: Iterable<Oid>, reason: MirrorFetchReason = 'refresh'): Promise<void> {
     if (this.closing.signal.aborted) return Promise.resolve();
     let gitDir: string;
     try {
@@ -237,15 +333,16 @@ export class Mirrors {
         const known = this.existingStore(gitDir);
         if (known !== undefined && (await holdsAll(known, wanted))) return;
         await this.ensureInitialised(gitDir);
-        await this.fetch(gitDir, source, this.closing.signal);
+        await this.fetch(gitDir, source, reason, this.closing.signal);
         await this.maybeRepack(gitDir);
         if (!this.closing.signal.aborted) this.storeFor(gitDir);
-        this.logger.debug('mirror refreshed in the background', { upstream: source.upstream, repo: source.repoPath, ms: Math.round(performance.now() - started) });
+        this.logger.debug('mirror refreshed in the background', { upstream: source.upstream, repo: source.repoPath, reason, ms: Math.round(performance.now() - started) });
       } catch (e) {
         if (!this.closing.signal.aborted) {
           this.logger.warn('background mirror refresh failed; the next push fetches for itself', {
             upstream: source.upstream,
             repo: source.repoPath,
+            reason,
             error: this.mask(e instanceof Error ? e.message : String(e)),
           });
         }
@@ -257,6 +354,21 @@ export class Mirrors {
     this.background.add(done);
     void done.finally(() => this.background.delete(done));
     return done;
+  }
+
+  /**
+   * A lease with the advertised refs, once a fetch made while this push waited brought all they
+   * reach. A mirror never loses objects (fetches add, repacks keep), so the shared hold taken after
+   * the exclusive one still finds them.
+   */
+  private async leaseAdvertised(gitDir: string, refs: ReadonlyMap<string, Oid>, started: number): Promise<MirrorLease> {
+    const release = await this.locks.read(gitDir);
+    const objects = this.existingStore(gitDir);
+    if (objects === undefined) {
+      release();
+      throw new Error(`the mirror ${gitDir} disappeared while held`);
+    }
+    return { gitDir, refs, refsFrom: 'advertisement', fetchedAt: new Date(), fetchMs: performance.now() - started, objects, release: this.leased(gitDir, release) };
   }
 
   /** Stops background fetches and closes the object stores (at shutdown, once no push is being inspected). */
@@ -383,16 +495,20 @@ export class Mirrors {
     for (const [k, v] of settings) await gitOk(['config', k, v], { cwd: gitDir });
   }
 
-  private async fetch(gitDir: string, source: MirrorSource, signal?: AbortSignal): Promise<void> {
+  private async fetch(gitDir: string, source: MirrorSource, reason: MirrorFetchReason, signal?: AbortSignal): Promise<void> {
     const timeout = AbortSignal.timeout(this.fetchTimeoutMs);
     const config: Record<string, string> = {};
     if (source.authorization) config['http.extraHeader'] = `Authorization: ${source.authorization}`;
+    const started = performance.now();
+    const report = (ok: boolean): void => this.onFetch({ upstream: source.upstream, repoPath: source.repoPath, reason, ok, ms: performance.now() - started });
     const result = await runGit(
       ['fetch', '--prune', '--no-tags', '--no-write-fetch-head', '--quiet', source.url, '+refs/*:refs/*'],
       { cwd: gitDir, config, signal: signal ? AbortSignal.any([signal, timeout]) : timeout },
     ).catch((e: unknown) => {
+      report(false);
       throw new MirrorError('MIRROR_FETCH_FAILED', `fetching the mirror was interrupted: ${(e as Error).message}`, source, e);
     });
+    report(result.code === 0);
     if (result.code === 0) return;
     const stderr = this.mask(result.stderr);
     this.logger.warn('mirror fetch failed', { upstream: source.upstream, repo: source.repoPath, code: result.code, stderr });
