@@ -33,16 +33,24 @@ export interface Detector {
   /** The secret may span lines (PEM blocks): the window extends past the keyword's line. */
   readonly multiline?: boolean;
   /**
-   * A heuristic for free-form values (`password = "…"`): values that look like placeholders,
-   * references or code are dropped, and a more specific detector's finding at the same place wins.
+   * A heuristic for free-form values (`password = "…"`, a URL's password): values that look like
+   * placeholders, references or well-known defaults are dropped, and a more specific detector's
+   * finding at the same place wins.
    */
   readonly generic?: boolean;
+  /**
+   * The value is the right-hand side of an assignment in code: values that read as code (a bare
+   * word, `config.db.password`) are dropped too.
+   */
+  readonly assignment?: boolean;
 }
 
 /** Entropy floors for values of assignment-style detectors: close to random for the class, not quite. */
 const GENERIC_ENTROPY: EntropyThreshold = { hex: 3.0, base64: 3.5, other: 3.0 };
 /** A looser floor for passwords, which people choose. */
 const PASSWORD_ENTROPY: EntropyThreshold = { hex: 2.8, base64: 2.8, other: 2.8 };
+/** Short random parts (16–20 characters) cannot reach the entropy of longer ones; this only rules out fillers. */
+const SHORT_RANDOM: EntropyThreshold = { hex: 2.5, base64: 2.8, other: 2.8 };
 /** Fixed-prefix formats that are only a random string after the prefix (e.g. AWS secret keys). */
 const RANDOM_BASE64: EntropyThreshold = { hex: 3.0, base64: 3.6, other: 3.6 };
 
@@ -114,7 +122,7 @@ export const BUILTIN_DETECTORS: readonly Detector[] = [
   // dor_v1_ (refresh), followed by 64 hex characters.
   d('digitalocean-token', 'DigitalOcean API token', ['dop_v1_', 'doo_v1_', 'dor_v1_'], /(do[opr]_v1_[a-f0-9]{64})(?![A-Za-z0-9])/dg),
   // Alibaba Cloud RAM, "Create an AccessKey pair": AccessKey IDs start with LTAI.
-  d('alibaba-access-key-id', 'Alibaba Cloud AccessKey ID', ['ltai'], /(?<![A-Za-z0-9])(LTAI[A-Za-z0-9]{12,20})(?![A-Za-z0-9])/dg, { entropy: RANDOM_BASE64 }),
+  d('alibaba-access-key-id', 'Alibaba Cloud AccessKey ID', ['ltai'], /(?<![A-Za-z0-9])(LTAI[A-Za-z0-9]{12,20})(?![A-Za-z0-9])/dg, { entropy: SHORT_RANDOM }),
 
   // ---- Source hosting and CI
   // GitHub docs, "About authentication to GitHub" (token prefixes) and GitHub blog, "Behind GitHub's new
@@ -298,21 +306,21 @@ export const BUILTIN_DETECTORS: readonly Detector[] = [
     'generic-password',
     'Password assigned in code or configuration',
     ['password', 'passwd', 'pwd'],
-    /(?:password|passwd|pwd)[A-Za-z0-9_-]{0,20}["']?\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{8,200})["'`]|([A-Za-z0-9+/=_!@#%^&*.~-]{10,200})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: PASSWORD_ENTROPY, generic: true },
+    /(?:password|passwd|pwd)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{8,200})["'`]|([A-Za-z0-9+/=_!@#%^&*.~-]{10,200})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: PASSWORD_ENTROPY, generic: true, assignment: true },
   ),
   d(
     'generic-api-key',
     'API key or access token assigned in code or configuration',
     ['api_key', 'apikey', 'api-key', 'api_secret', 'apisecret', 'api-secret', 'access_key', 'accesskey', 'access-key', 'access_token', 'accesstoken', 'access-token', 'auth_token', 'authtoken', 'auth-token', 'client_secret', 'clientsecret', 'client-secret', 'secret_key', 'secretkey', 'secret-key', 'private_key', 'privatekey', 'private-key'],
-    /(?:api[_-]?(?:key|secret)|access[_-]?(?:key|token)|auth[_-]?token|client[_-]?secret|secret[_-]?key|private[_-]?key)[A-Za-z0-9_-]{0,20}["']?\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true },
+    /(?:api[_-]?(?:key|secret)|access[_-]?(?:key|token)|auth[_-]?token|client[_-]?secret|secret[_-]?key|private[_-]?key)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true },
   ),
   d(
     'generic-secret',
     'Secret or token assigned in code or configuration',
     ['secret', 'token'],
-    /(?:secret|token)[A-Za-z0-9_-]{0,20}["']?\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true },
+    /(?:secret|token)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true },
   ),
 ];

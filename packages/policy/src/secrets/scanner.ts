@@ -120,6 +120,8 @@ export const WINDOW_AFTER = 1024;
 export const MULTILINE_REACH = 24 * 1024;
 /** A text with more findings than this is reported truncated: it is refused anyway, and the list must stay bounded. */
 export const MAX_FINDINGS = 1000;
+/** How many previous findings are checked for overlap with a new one. */
+const OVERLAP_LOOKBACK = 8;
 /** How much of a line around a finding `allow.patterns` see. */
 const ALLOW_CONTEXT = 512;
 
@@ -136,6 +138,7 @@ interface Runnable {
   readonly keywords: readonly string[];
   readonly multiline: boolean;
   readonly generic: boolean;
+  readonly assignment: boolean;
   readonly entropy?: EntropyThreshold;
   readonly validate?: (secret: string) => boolean;
   /** Reports every secret span (relative to `window`) the pattern finds. */
@@ -151,6 +154,7 @@ function builtin(detector: Detector): Runnable {
     keywords: detector.keywords,
     multiline: detector.multiline === true,
     generic: detector.generic === true,
+    assignment: detector.assignment === true,
     entropy: detector.entropy,
     validate: detector.validate,
     run(window, onSecret) {
@@ -196,6 +200,7 @@ function custom(def: CustomDetector, taken: ReadonlySet<string>): Runnable {
     keywords,
     multiline: false,
     generic: false,
+    assignment: false,
     entropy,
     run(window, onSecret) {
       const m = re.matcher(window);
@@ -208,22 +213,23 @@ function custom(def: CustomDetector, taken: ReadonlySet<string>): Runnable {
 }
 
 /** Values of free-form assignments that are references, code or placeholders rather than secrets. */
-const PLACEHOLDER_RE = /example|sample|dummy|placeholder|changeme|change_me|change-me|your[_-]|xxxx|\*\*\*|redacted|insert|replace|fixme|todo|<|>|\$\{|\{\{|%\(|^\$[A-Za-z_]|^process\.env|^env\.|^os\.|^\.{0,2}\//i;
+const PLACEHOLDER_RE = /example|sample|dummy|placeholder|changeme|change_me|change-me|your[_-]|xxxx|\*\*\*|redacted|insert|replace|fixme|todo|<|>|\$\{|\{\{|%\(|^\$[A-Za-z_]|^process\.env|^env\.|^os\.|^\.{0,2}\/|:\/\//i;
 const LETTERS_ONLY_RE = /^[A-Za-z_-]+$/;
 const MEMBER_EXPRESSION_RE = /^[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+$/;
 /** Passwords shipped as defaults by database images and tutorials; a URL with one is not a leak. */
 const DEFAULT_PASSWORDS = new Set(['password', 'pass', 'passwd', 'secret', 'postgres', 'root', 'admin', 'guest', 'test', 'mysql', 'redis', 'user', 'changeme', 'pw', 'pwd']);
 
-function isPlausibleGenericValue(value: string): boolean {
-  if (DEFAULT_PASSWORDS.has(value.toLowerCase())) return false;
-  if (PLACEHOLDER_RE.test(value) || MEMBER_EXPRESSION_RE.test(value) || LETTERS_ONLY_RE.test(value)) return false;
+function isPlausibleGenericValue(value: string, assignment: boolean): boolean {
+  if (DEFAULT_PASSWORDS.has(value.toLowerCase()) || PLACEHOLDER_RE.test(value)) return false;
+  if (assignment && (MEMBER_EXPRESSION_RE.test(value) || LETTERS_ONLY_RE.test(value))) return false;
   // A run of one character (`0000000000`, `----------`) is a filler, not a value.
   return !/^(.)\1+$/.test(value);
 }
 
 interface RawFinding {
   readonly detector: number;
-  readonly start: number;
+  /** Trimmed by `accept`, as `end`. */
+  start: number;
   /** Trimmed by `accept` (a PEM body's trailing newline is not part of the key). */
   end: number;
 }
@@ -340,11 +346,14 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
     // earlier detector wins.
     raw.sort((a, b) => a.start - b.start || a.detector - b.detector);
     const kept: RawFinding[] = [];
+    const seen = new Set<string>();
     for (const f of raw) {
-      if (kept.some((k) => k.detector === f.detector && k.start === f.start)) continue;
-      const accepted = accept(text, f);
-      if (!accepted) continue;
-      const overlapping = kept.filter((k) => k.start < f.end && f.start < k.end);
+      if (!accept(text, f)) continue;
+      const key = `${f.detector}:${f.start}`;
+      if (seen.has(key)) continue;
+      seen.add(key);
+      // Overlaps are between findings at the same place, which sort next to each other.
+      const overlapping = kept.slice(-OVERLAP_LOOKBACK).filter((k) => k.start < f.end && f.start < k.end);
       if (overlapping.length > 0 && runnables[f.detector].generic) continue;
       for (const k of overlapping) if (runnables[k.detector].generic) kept.splice(kept.indexOf(k), 1);
       kept.push(f);
@@ -378,19 +387,23 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
   /** Whether a candidate survives trimming, entropy, validation, placeholders and the allowlist. */
   function accept(text: string, f: RawFinding): boolean {
     const r = runnables[f.detector];
+    let start = f.start;
     let end = f.end;
-    // PEM bodies end with the newline before END: not part of the key.
-    while (end > f.start && /\s/.test(text[end - 1])) end--;
+    // A PEM body begins after a blank line (when it has headers) and ends with the newline before
+    // END: whitespace at either end is not part of the key.
+    while (start < end && /\s/.test(text[start])) start++;
+    while (end > start && /\s/.test(text[end - 1])) end--;
+    f.start = start;
     f.end = end;
-    const secret = text.slice(f.start, end);
+    const secret = text.slice(start, end);
     if (secret.length === 0) return false;
-    if (r.generic && !isPlausibleGenericValue(secret)) return false;
+    if (r.generic && !isPlausibleGenericValue(secret, r.assignment)) return false;
     if (r.entropy !== undefined && !meetsEntropy(secret, r.entropy)) return false;
     if (r.validate !== undefined && !r.validate(secret)) return false;
     if (documentedExamples && /example/i.test(secret)) return false;
     if (allowFingerprints.size > 0 && allowFingerprints.has(secretFingerprint(secret))) return false;
     if (allowPatterns.length > 0) {
-      const ls = Math.max(text.lastIndexOf('\n', f.start - 1) + 1, f.start - ALLOW_CONTEXT);
+      const ls = Math.max(text.lastIndexOf('\n', start - 1) + 1, start - ALLOW_CONTEXT);
       const nl = text.indexOf('\n', end);
       const le = Math.min(nl < 0 ? text.length : nl, end + ALLOW_CONTEXT);
       const line = text.slice(ls, le);
