@@ -43,6 +43,11 @@ export interface Detector {
    * word, `config.db.password`) are dropped too.
    */
   readonly assignment?: boolean;
+  /**
+   * The capture group of an unquoted value (`KEY=value` in .env, YAML). Such a value that names a
+   * credential itself (`Password = AuthenticationMD5Password`) is code, not a secret.
+   */
+  readonly bareGroup?: number;
 }
 
 /** Entropy floors for values of assignment-style detectors: close to random for the class, not quite. */
@@ -306,21 +311,21 @@ export const BUILTIN_DETECTORS: readonly Detector[] = [
     'generic-password',
     'Password assigned in code or configuration',
     ['password', 'passwd', 'pwd'],
-    /(?:password|passwd|pwd)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{8,200})["'`]|([A-Za-z0-9+/=_!@#%^&*.~-]{10,200})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: PASSWORD_ENTROPY, generic: true, assignment: true },
+    /(?:password|passwd|pwd)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\\u0000-\u001f\u007f-\uffff]{8,200})["'`]|([A-Za-z0-9+/_!@#%^&*.~-]{10,200}={0,2})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: PASSWORD_ENTROPY, generic: true, assignment: true, bareGroup: 2 },
   ),
   d(
     'generic-api-key',
     'API key or access token assigned in code or configuration',
     ['api_key', 'apikey', 'api-key', 'api_secret', 'apisecret', 'api-secret', 'access_key', 'accesskey', 'access-key', 'access_token', 'accesstoken', 'access-token', 'auth_token', 'authtoken', 'auth-token', 'client_secret', 'clientsecret', 'client-secret', 'secret_key', 'secretkey', 'secret-key', 'private_key', 'privatekey', 'private-key'],
-    /(?:api[_-]?(?:key|secret)|access[_-]?(?:key|token)|auth[_-]?token|client[_-]?secret|secret[_-]?key|private[_-]?key)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true },
+    /(?:api[_-]?(?:key|secret)|access[_-]?(?:key|token)|auth[_-]?token|client[_-]?secret|secret[_-]?key|private[_-]?key)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\\u0000-\u001f\u007f-\uffff]{16,300})["'`]|([A-Za-z0-9+/_.~-]{16,300}={0,2})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true, bareGroup: 2 },
   ),
   d(
     'generic-secret',
     'Secret or token assigned in code or configuration',
     ['secret', 'token'],
-    /(?:secret|token)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\]{16,300})["'`]|([A-Za-z0-9+/=_.~-]{16,300})(?![^\s,;}\])]))/dgi,
-    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true },
+    /(?:secret|token)[A-Za-z0-9_-]{0,20}["'\]]{0,2}\s{0,4}(?:=>|:=|[:=])\s{0,4}(?:["'`]([^"'`\s\\\u0000-\u001f\u007f-\uffff]{16,300})["'`]|([A-Za-z0-9+/_.~-]{16,300}={0,2})(?![^\s,;}\])]))/dgi,
+    { secretGroups: [1, 2], entropy: GENERIC_ENTROPY, generic: true, assignment: true, bareGroup: 2 },
   ),
 ];

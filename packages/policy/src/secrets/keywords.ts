@@ -7,6 +7,8 @@
  *
  * The DFA has one row of 128 transitions per trie node. With a few hundred keywords of a dozen
  * characters that is a few thousand states — a few megabytes at most — built once per scanner.
+ * Case folding is in the table (the A–Z columns copy the a–z ones) and column 0 (NUL, in no
+ * keyword) stands for every non-ASCII character, so the inner loop is one lookup per character.
  */
 
 const ALPHABET = 128;
@@ -18,6 +20,8 @@ export class KeywordMatcher {
   private readonly delta: Int32Array;
   /** `outputs[state]`: the keyword indexes ending at that state (including by suffix), or undefined. */
   private readonly outputs: ReadonlyArray<readonly number[] | undefined>;
+  /** `accepting[state]`: 1 when some keyword ends there (a typed array is cheaper to test per character). */
+  private readonly accepting: Uint8Array;
 
   constructor(keywords: readonly string[]) {
     this.keywords = keywords;
@@ -27,7 +31,7 @@ export class KeywordMatcher {
       let state = 0;
       for (let i = 0; i < keyword.length; i++) {
         const c = keyword.charCodeAt(i);
-        if (c >= ALPHABET || (c >= 65 && c <= 90)) throw new RangeError(`keyword ${JSON.stringify(keyword)} is not lowercase ASCII`);
+        if (c >= ALPHABET || c === 0 || (c >= 65 && c <= 90)) throw new RangeError(`keyword ${JSON.stringify(keyword)} is not lowercase ASCII`);
         let next = children[state].get(c);
         if (next === undefined) {
           next = children.length;
@@ -65,8 +69,13 @@ export class KeywordMatcher {
         }
       }
     }
+    for (let state = 0; state < count; state++) {
+      const row = state * ALPHABET;
+      for (let c = 65; c <= 90; c++) delta[row + c] = delta[row + (c | 32)];
+    }
     this.delta = delta;
     this.outputs = out.map((o) => (o.length > 0 ? o : undefined));
+    this.accepting = Uint8Array.from(out, (o) => (o.length > 0 ? 1 : 0));
   }
 
   /**
@@ -74,18 +83,15 @@ export class KeywordMatcher {
    * index of the keyword's first character in `text`.
    */
   scan(text: string, onHit: (keyword: number, start: number) => void): void {
-    const { delta, outputs, keywords } = this;
+    const { delta, outputs, accepting, keywords } = this;
     let state = 0;
     for (let i = 0, n = text.length; i < n; i++) {
-      let c = text.charCodeAt(i);
-      if (c >= ALPHABET) {
-        state = 0;
-        continue;
+      const c = text.charCodeAt(i);
+      state = delta[(state << 7) | (c < ALPHABET ? c : 0)];
+      if (accepting[state] !== 0) {
+        const hits = outputs[state];
+        if (hits !== undefined) for (const k of hits) onHit(k, i + 1 - keywords[k].length);
       }
-      if (c >= 65 && c <= 90) c |= 32;
-      state = delta[(state << 7) | c];
-      const hits = outputs[state];
-      if (hits !== undefined) for (const k of hits) onHit(k, i + 1 - keywords[k].length);
     }
   }
 }
