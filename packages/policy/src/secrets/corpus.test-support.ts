@@ -308,6 +308,29 @@ export const NEGATIVE_GENERATORS: Readonly<Record<string, (r: Rng) => string>> =
       'password_reset_token = generate_token(user_id=user.id)',
       'if (!isValidPassword(password)) return res.status(400).json({ error: "weak password" });',
     ]),
+  'configuration reference': (r) =>
+    r.pick([
+      'SECRET_KEY = os.environ["DJANGO_SECRET_KEY"]',
+      '            secretKeyRef:\n              name: db-credentials\n              key: password',
+      '  password_confirmation: "Password confirmation"',
+      `  client_secret: "{{ vault('secret/data/app#client_secret') }}"`,
+      'api_key: !ENV ${API_KEY}',
+      'const { accessToken } = await auth.getToken({ scopes: [SCOPE] });',
+      `aws_secret_access_key = ${r.pick(['$AWS_SECRET_ACCESS_KEY', '<secret>', '...'])}`,
+      'export GITHUB_TOKEN=$(gh auth token)',
+      "token: 'test-token'",
+      `"tokenEndpoint": "https://login.microsoftonline.com/${uuid(r)}/oauth2/v2.0/token",`,
+      'STRIPE_KEY=sk_test_' + r.str(ALNUM, 24),
+      'secret: true',
+      `password_min_length: ${r.int(8, 16)}`,
+    ]),
+  'minified code': (r) => {
+    const ident = (): string => r.str(LOWER, 1) + r.str(ALNUM, r.int(0, 2));
+    const parts = Array.from({ length: r.int(20, 60) }, () =>
+      r.pick([`${ident()}.token=${ident()}.token||${ident()}`, `var ${ident()}=${ident()}.secret;`, `${ident()}.password=${ident()}(${ident()})`, `function ${ident()}(${ident()}){return ${ident()}.apiKey}`, `"${r.str(B64, r.int(4, 12))}"`]),
+    );
+    return parts.join(',');
+  },
   'checksum look-alike token': (r) => assign(r, 'FIXTURE_ID', `${r.pick(['ghp_', 'gho_', 'npm_'])}${r.str(ALNUM, 36)}`),
   'base64 blob': (r) => `    "data": "${r.bytes(r.int(100, 400)).toString('base64')}",`,
   'cloud resource name': (r) => r.pick([`  role_arn = "arn:aws:iam::${r.str(DIGITS, 12)}:role/deploy"`, `  subscription: /subscriptions/${uuid(r)}/resourceGroups/rg-${r.int(1, 99)}`]),

@@ -114,8 +114,9 @@ export interface SecretScanner {
 export const BINARY_SNIFF_BYTES = 8000;
 /** Lines up to this long are searched whole; longer ones only in windows around keywords. */
 export const FULL_LINE_LIMIT = 4096;
-/** Window around a keyword on a long line: characters before it, and after it. */
+/** Window around a keyword on a long line: characters searched before the keyword. */
 export const WINDOW_BEFORE = 256;
+/** Window around a keyword on a long line: characters searched after the keyword. */
 export const WINDOW_AFTER = 1024;
 /** How far past its keyword's line a multi-line secret (PEM body, up to 20,000 characters) may reach. */
 export const MULTILINE_REACH = 24 * 1024;
@@ -413,10 +414,11 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
     if (documentedExamples && /example/i.test(secret)) return false;
     if (allowFingerprints.size > 0 && allowFingerprints.has(secretFingerprint(secret))) return false;
     if (allowPatterns.length > 0) {
-      const ls = Math.max(text.lastIndexOf('\n', start - 1) + 1, start - ALLOW_CONTEXT);
-      const nl = text.indexOf('\n', end);
-      const le = Math.min(nl < 0 ? text.length : nl, end + ALLOW_CONTEXT);
-      const line = text.slice(ls, le);
+      // Bounded on both sides: on a 10 MB line, searching for its ends once per finding would not be.
+      const before = text.slice(Math.max(0, start - ALLOW_CONTEXT), start);
+      const after = text.slice(end, end + ALLOW_CONTEXT);
+      const nl = after.indexOf('\n');
+      const line = before.slice(before.lastIndexOf('\n') + 1) + secret + (nl < 0 ? after : after.slice(0, nl));
       if (allowPatterns.some((p) => p.matcher(secret).find() || p.matcher(line).find())) return false;
     }
     return true;
