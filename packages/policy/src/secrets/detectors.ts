@@ -141,9 +141,9 @@ export const BUILTIN_DETECTORS: readonly Detector[] = [
   d('github-fine-grained-pat', 'GitHub fine-grained personal access token', ['github_pat_'], /(github_pat_[A-Za-z0-9]{22}_[A-Za-z0-9]{59})(?![A-Za-z0-9_])/dg),
   // GitLab docs, "Token overview" (prefixes glpat-, glptt-, glrt-, gldt-); newer tokens append
   // a routing part `.<2>.<7–9>`.
-  d('gitlab-pat', 'GitLab personal, project or group access token', ['glpat-'], /(glpat-[A-Za-z0-9_-]{20,27}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?)(?![A-Za-z0-9_.-])/dg, { entropy: RANDOM_BASE64 }),
+  d('gitlab-pat', 'GitLab personal, project or group access token', ['glpat-'], /(glpat-[A-Za-z0-9_-]{20,27}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?)(?![A-Za-z0-9_-])/dg, { entropy: RANDOM_BASE64 }),
   d('gitlab-pipeline-trigger-token', 'GitLab pipeline trigger token', ['glptt-'], /(glptt-[0-9a-f]{40})(?![A-Za-z0-9])/dg),
-  d('gitlab-runner-token', 'GitLab runner authentication token', ['glrt-'], /(glrt-[A-Za-z0-9_-]{20,64}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?)(?![A-Za-z0-9_.-])/dg, { entropy: RANDOM_BASE64 }),
+  d('gitlab-runner-token', 'GitLab runner authentication token', ['glrt-'], /(glrt-[A-Za-z0-9_-]{20,64}(?:\.[0-9a-z]{2}\.[0-9a-z]{7,9})?)(?![A-Za-z0-9_-])/dg, { entropy: RANDOM_BASE64 }),
   d('gitlab-deploy-token', 'GitLab deploy token', ['gldt-'], /(gldt-[A-Za-z0-9_-]{20,64})(?![A-Za-z0-9_-])/dg, { entropy: RANDOM_BASE64 }),
   // Atlassian docs, "App passwords" (Bitbucket Cloud): app passwords start with ATBB.
   d('bitbucket-app-password', 'Bitbucket app password', ['atbb'], /(?<![A-Za-z0-9])(ATBB[A-Za-z0-9_=.-]{28,36})(?![A-Za-z0-9_=.-])/dg, { entropy: RANDOM_BASE64 }),
@@ -197,7 +197,7 @@ export const BUILTIN_DETECTORS: readonly Detector[] = [
     'discord-bot-token',
     'Discord bot token',
     ['discord'],
-    /(?<![A-Za-z0-9_.-])([MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})(?![A-Za-z0-9_.-])/dg,
+    /(?<![A-Za-z0-9_.-])([MNO][A-Za-z0-9_-]{23,25}\.[A-Za-z0-9_-]{6}\.[A-Za-z0-9_-]{27,38})(?![A-Za-z0-9_-])/dg,
     { entropy: RANDOM_BASE64 },
   ),
   // Discord developer docs, "Webhook resource": https://discord.com/api/webhooks/<id>/<token>.

@@ -148,6 +148,8 @@ describe('the prefilter', () => {
       fc.constantFrom(...positives, ...negatives),
       fc.constantFrom('token', 'password = ', 'SECRET=', 'AKIA', 'ghp_', '-----BEGIN RSA PRIVATE KEY-----', 'postgres://', 'eyJ', '\n', '"', ' '),
       fc.string({ maxLength: 40 }),
+      // Lines past FULL_LINE_LIMIT are searched in windows around keywords.
+      fc.constantFrom(`${'x'.repeat(4200)} token`, `${'q,'.repeat(2500)}`),
     );
     fc.assert(
       fc.property(fc.array(filler, { maxLength: 30 }), fc.array(fc.constantFrom('\n', ' ', ''), { maxLength: 30 }), (parts, seps) => {

@@ -307,7 +307,10 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
       });
     };
     const open = (di: number, ws: number, we: number): void => {
-      if (pendStart[di] >= 0 && ws < pendEnd[di]) {
+      // Hits come in order of where the keyword ends, so a longer keyword's window can start a
+      // little before the pending one's: overlapping windows merge both ways.
+      if (pendStart[di] >= 0 && ws < pendEnd[di] && we > pendStart[di]) {
+        if (ws < pendStart[di]) pendStart[di] = ws;
         if (we > pendEnd[di]) pendEnd[di] = we;
         return;
       }
@@ -340,11 +343,15 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
         const nl = text.indexOf('\n', ls);
         const le = nl < 0 ? n : nl;
         const folded = foldAscii(text.slice(ls, le));
+        const hits: Array<readonly [number, number, number]> = [];
         runnables.forEach((r, di) => {
           for (const k of r.keywords) {
-            for (let at = folded.indexOf(k); at >= 0; at = folded.indexOf(k, at + 1)) windowFor(di, ls + at, ls + at + k.length, ls, le);
+            for (let at = folded.indexOf(k); at >= 0; at = folded.indexOf(k, at + 1)) hits.push([ls + at + k.length, ls + at, di]);
           }
         });
+        // The order the automaton reports in: by where the keyword ends.
+        hits.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+        for (const [end, start, di] of hits) windowFor(di, start, end, ls, le);
         if (nl < 0) break;
         ls = nl + 1;
       }
