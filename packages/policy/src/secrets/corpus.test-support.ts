@@ -21,17 +21,21 @@ export class Rng {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   }
+  /** An integer in [lo, hi]. */
   int(lo: number, hi: number): number {
     return lo + Math.floor(this.next() * (hi - lo + 1));
   }
+  /** One of `items`. */
   pick<T>(items: readonly T[]): T {
     return items[Math.floor(this.next() * items.length)];
   }
+  /** `length` characters drawn from `alphabet`. */
   str(alphabet: string, length: number): string {
     let out = '';
     for (let i = 0; i < length; i++) out += alphabet[Math.floor(this.next() * alphabet.length)];
     return out;
   }
+  /** `length` random bytes. */
   bytes(length: number): Buffer {
     const b = Buffer.alloc(length);
     for (let i = 0; i < length; i++) b[i] = Math.floor(this.next() * 256);

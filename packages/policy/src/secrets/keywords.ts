@@ -15,6 +15,7 @@ const ALPHABET = 128;
 
 /** An automaton that reports every (possibly overlapping) occurrence of a fixed set of keywords. */
 export class KeywordMatcher {
+  /** The keywords, indexed as `scan` reports them. */
   readonly keywords: readonly string[];
   /** `delta[state * 128 + c]`: the next state. */
   private readonly delta: Int32Array;
