@@ -289,7 +289,7 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
     const n = text.length;
     const raw: RawFinding[] = [];
 
-    // Pending (not yet searched) window per detector; windows of one detector only grow forward.
+    // The pending (not yet searched) window of each detector; windows that overlap it join it.
     const pendStart = new Int32Array(runnables.length).fill(-1);
     const pendEnd = new Int32Array(runnables.length);
     const flush = (di: number): void => {
