@@ -1,0 +1,3 @@
+/** @pushgate/policy: what a push may contain. So far, the secret-detection engine. */
+export * from './secrets/index';
+export { SecretsConfigError, type SecretsConfigErrorCode, type SecretsConfigErrorData } from './errors';

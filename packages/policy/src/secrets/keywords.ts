@@ -1,0 +1,103 @@
+/**
+ * The keyword prefilter: one pass over the text finds every occurrence of every detector keyword,
+ * so the cost of a scan does not grow with the number of detectors (only detectors whose keyword
+ * occurs run, and only near the occurrence). This is Aho–Corasick compiled to a full DFA over
+ * ASCII: keywords are ASCII and lowercase, text is folded A–Z → a–z as it is read, and any
+ * non-ASCII character (which no keyword contains) sends the automaton back to its root.
+ *
+ * The DFA has one row of 128 transitions per trie node. With a few hundred keywords of a dozen
+ * characters that is a few thousand states — a few megabytes at most — built once per scanner.
+ * Case folding is in the table (the A–Z columns copy the a–z ones) and column 0 (NUL, in no
+ * keyword) stands for every non-ASCII character, so the inner loop is one lookup per character.
+ */
+
+const ALPHABET = 128;
+
+/** An automaton that reports every (possibly overlapping) occurrence of a fixed set of keywords. */
+export class KeywordMatcher {
+  /** The keywords, indexed as `scan` reports them. */
+  readonly keywords: readonly string[];
+  /** `delta[state * 128 + c]`: the next state. */
+  private readonly delta: Int32Array;
+  /** `outputs[state]`: the keyword indexes ending at that state (including by suffix), or undefined. */
+  private readonly outputs: ReadonlyArray<readonly number[] | undefined>;
+  /** `accepting[state]`: 1 when some keyword ends there (a typed array is cheaper to test per character). */
+  private readonly accepting: Uint8Array;
+
+  constructor(keywords: readonly string[]) {
+    this.keywords = keywords;
+    const children: Array<Map<number, number>> = [new Map()];
+    const out: number[][] = [[]];
+    keywords.forEach((keyword, index) => {
+      let state = 0;
+      for (let i = 0; i < keyword.length; i++) {
+        const c = keyword.charCodeAt(i);
+        if (c >= ALPHABET || c === 0 || (c >= 65 && c <= 90)) throw new RangeError(`keyword ${JSON.stringify(keyword)} is not lowercase ASCII`);
+        let next = children[state].get(c);
+        if (next === undefined) {
+          next = children.length;
+          children.push(new Map());
+          out.push([]);
+          children[state].set(c, next);
+        }
+        state = next;
+      }
+      out[state].push(index);
+    });
+
+    // Breadth-first: each state's failure link is settled before its children need it, and its
+    // missing transitions are copied from the failure state's (already complete) row.
+    const count = children.length;
+    const delta = new Int32Array(count * ALPHABET);
+    const fail = new Int32Array(count);
+    const queue: number[] = [];
+    for (const [c, child] of children[0]) {
+      delta[c] = child;
+      queue.push(child);
+    }
+    for (let head = 0; head < queue.length; head++) {
+      const state = queue[head];
+      const f = fail[state];
+      if (out[f].length > 0) out[state] = [...out[state], ...out[f]];
+      for (let c = 0; c < ALPHABET; c++) {
+        const child = children[state].get(c);
+        if (child === undefined) {
+          delta[state * ALPHABET + c] = delta[f * ALPHABET + c];
+        } else {
+          fail[child] = delta[f * ALPHABET + c];
+          delta[state * ALPHABET + c] = child;
+          queue.push(child);
+        }
+      }
+    }
+    for (let state = 0; state < count; state++) {
+      const row = state * ALPHABET;
+      for (let c = 65; c <= 90; c++) delta[row + c] = delta[row + (c | 32)];
+    }
+    this.delta = delta;
+    this.outputs = out.map((o) => (o.length > 0 ? o : undefined));
+    this.accepting = Uint8Array.from(out, (o) => (o.length > 0 ? 1 : 0));
+  }
+
+  /**
+   * Calls `onHit(keyword, start)` for every occurrence, in order of where it ends; `start` is the
+   * index of the keyword's first character in `text`.
+   */
+  scan(text: string, onHit: (keyword: number, start: number) => void): void {
+    const { delta, outputs, accepting, keywords } = this;
+    let state = 0;
+    for (let i = 0, n = text.length; i < n; i++) {
+      const c = text.charCodeAt(i);
+      state = delta[(state << 7) | (c < ALPHABET ? c : 0)];
+      if (accepting[state] !== 0) {
+        const hits = outputs[state];
+        if (hits !== undefined) for (const k of hits) onHit(k, i + 1 - keywords[k].length);
+      }
+    }
+  }
+}
+
+/** Lowercases ASCII letters only, as the automaton does (String#toLowerCase folds more than ASCII). */
+export function foldAscii(text: string): string {
+  return text.replace(/[A-Z]+/g, (s) => s.toLowerCase());
+}
