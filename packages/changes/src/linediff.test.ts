@@ -195,7 +195,7 @@ describe('lineDiff', () => {
 });
 
 describe('lineDiff against git diff --histogram', () => {
-  it('removes and adds as many lines as git on source-like edits', () => {
+  it('removes and adds as many lines as git on source-like edits, in the same hunks', () => {
     const cases = [
       ...sourceEdits({ seed: 11, pairs: 300, minLines: 20, maxLines: 800, minEdits: 1, maxEdits: 12 }),
       ...sourceEdits({ seed: 12, pairs: 30, minLines: 1000, maxLines: 3000, minEdits: 10, maxEdits: 40 }),
@@ -209,12 +209,19 @@ describe('lineDiff against git diff --histogram', () => {
         writeFileSync(join(dir, 'b', `f${k}`), b);
       });
       const git = gitNumstat(dir);
+      const patches = gitPatches(dir);
       const differing: string[] = [];
+      let sameHunks = 0;
       cases.forEach(([a, b], k) => {
         const d = diffText(a, b);
         expectConsistent(a, b, d);
         const [added, removed] = git.get(`f${k}`) ?? [0, 0];
-        if (d.added === added && d.removed === removed) return;
+        if (d.added === added && d.removed === removed) {
+          // Same counts: the same hunks too, git's change groups slid as git slides them.
+          expect(unified(d.hunks())).toBe(patches.get(`f${k}`));
+          sameHunks++;
+          return;
+        }
         differing.push(`f${k}: ours +${d.added} -${d.removed}, git +${added} -${removed}`);
         // git's histogram diff runs over the whole files (xprepare.c skips the trimming of shared
         // ends for it), so a line's occurrence count, which picks the anchors, includes the
@@ -225,6 +232,7 @@ describe('lineDiff against git diff --histogram', () => {
       });
       // Equal on all but a few percent of the cases (4 of 330 when written).
       expect(differing.length).toBeLessThanOrEqual(cases.length * 0.03);
+      expect(sameHunks).toBe(cases.length - differing.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -233,19 +241,48 @@ describe('lineDiff against git diff --histogram', () => {
 
 /** `git diff --no-index --histogram --numstat a b` of `dir`, by file name. */
 function gitNumstat(dir: string): Map<string, [number, number]> {
-  let out: string;
-  try {
-    out = execFileSync('git', ['diff', '--no-index', '--histogram', '--numstat', 'a', 'b'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 1 << 26 });
-  } catch (err) {
-    // Exit status 1 means the trees differ; its output is the answer.
-    const e = err as { status?: number; stdout?: string };
-    if (e.status !== 1 || e.stdout === undefined) throw err;
-    out = e.stdout;
-  }
   const stats = new Map<string, [number, number]>();
-  for (const line of out.split('\n')) {
+  for (const line of git(dir, ['--numstat']).split('\n')) {
     const m = /^(\d+)\t(\d+)\t\{a => b\}\/(\S+)$/.exec(line);
     if (m) stats.set(m[3], [Number(m[1]), Number(m[2])]);
   }
   return stats;
+}
+
+/** The output of `git diff --no-index --histogram <args> a b` in `dir`, without any user or system config. */
+function git(dir: string, args: readonly string[]): string {
+  try {
+    return execFileSync('git', ['diff', '--no-index', '--histogram', ...args, 'a', 'b'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 1 << 26 });
+  } catch (err) {
+    // Exit status 1 means the trees differ; its output is the answer.
+    const e = err as { status?: number; stdout?: string };
+    if (e.status !== 1 || e.stdout === undefined) throw err;
+    return e.stdout;
+  }
+}
+
+/** `git diff --no-index --histogram -U3 a b` of `dir`: each file's hunks, without git's function names after `@@`. */
+function gitPatches(dir: string): Map<string, string> {
+  const patches = new Map<string, string>();
+  for (const section of git(dir, ['-U3']).split(/^diff --git /m).slice(1)) {
+    const lines = section.split('\n');
+    const name = /^\+\+\+ b\/b\/(\S+)$/m.exec(section)?.[1];
+    const first = lines.findIndex((l) => l.startsWith('@@'));
+    if (name === undefined || first < 0) continue;
+    patches.set(
+      name,
+      lines
+        .slice(first)
+        .filter((l) => l !== '')
+        .map((l) => (l.startsWith('@@') ? l.replace(/ @@.*$/, ' @@') : l))
+        .join('\n'),
+    );
+  }
+  return patches;
+}
+
+/** Hunks written as git writes them (a count of 1 left out, an empty range numbered from the line before). */
+function unified(hunks: readonly DiffHunk[]): string {
+  const range = (start: number, count: number) => `${count === 0 ? start - 1 : start}${count === 1 ? '' : `,${count}`}`;
+  return hunks.map((h) => [`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`, ...h.lines].join('\n')).join('\n');
 }

@@ -12,7 +12,9 @@
  *    hash of their bytes, and diffed by histogram.ts (git's xdiff/xhistogram.c, falling back to
  *    xdiff/xdiffi.c's Myers where no line is rare enough to anchor on), within a bound on work
  *    past which a region is replaced whole: coarser, still correct.
- * 4. The answer is copied out as a compact edit script (an Int32Array of runs), so a LineDiff
+ * 4. Change groups are slid as git slides them (xdiff/xdiffi.c, xdl_change_compact with the
+ *    indent heuristic; compact.ts), so hunks fall where git puts them.
+ * 5. The answer is copied out as a compact edit script (an Int32Array of runs), so a LineDiff
  *    stays valid while later diffs reuse the scratch; hunks, added lines and their size are
  *    made from it on demand. Hunks follow structuredPatch's layout (lib/patch/create.js in
  *    `diff`): removed lines before added ones, changes less than 2 × context apart in one
@@ -22,6 +24,7 @@
  * nothing returned keeps a blob's text alive.
  */
 import { InternalError } from '@pushgate/core';
+import { compactChanges } from './compact';
 import { histogramDiff, type WorkBudget } from './histogram';
 import type { AddedLine, DiffHunk } from './types';
 
@@ -200,18 +203,26 @@ function diff(a: Buffer, b: Buffer, context: number, maxWork: number): ScriptDif
   if (ma === 0 && mb === 0) {
     script = Int32Array.of(na);
   } else {
-    if (changeA.length < ma) changeA = new Uint8Array(Math.max(ma, changeA.length * 2));
-    if (changeB.length < mb) changeB = new Uint8Array(Math.max(mb, changeB.length * 2));
-    changeA.fill(0, 0, ma);
-    changeB.fill(0, 0, mb);
+    // Marks for every line of each file, with a 0 either side (xdiff's rchg): compaction may
+    // slide a group into the trimmed ends.
+    if (changeA.length < na + 2) changeA = new Uint8Array(Math.max(na + 2, changeA.length * 2));
+    if (changeB.length < nb + 2) changeB = new Uint8Array(Math.max(nb + 2, changeB.length * 2));
+    changeA.fill(0, 0, na + 2);
+    changeB.fill(0, 0, nb + 2);
+    const middleA = changeA.subarray(prefix + 1, prefix + 1 + ma);
+    const middleB = changeB.subarray(prefix + 1, prefix + 1 + mb);
     if (ma === 0 || mb === 0) {
-      changeA.fill(1, 0, ma);
-      changeB.fill(1, 0, mb);
+      middleA.fill(1);
+      middleB.fill(1);
     } else {
       const ids = intern(a, linesA, b, linesB, prefix, ma, mb);
-      histogramDiff(idsA.subarray(0, ma), idsB.subarray(0, mb), ids, changeA, changeB, budget);
+      histogramDiff(idsA.subarray(0, ma), idsB.subarray(0, mb), ids, middleA, middleB, budget);
     }
-    script = toScript(prefix, ma, mb, suffix);
+    const sideA = { buf: a, starts: linesA, change: changeA };
+    const sideB = { buf: b, starts: linesB, change: changeB };
+    compactChanges(sideA, sideB);
+    compactChanges(sideB, sideA);
+    script = toScript(na, nb);
   }
   return new ScriptDiff(a, linesA, b, linesB, script, context, budget.coarse);
 }
@@ -295,13 +306,14 @@ function sameBytes(x: Buffer, xs: number, y: Buffer, ys: number, n: number): boo
  * The edit script: runs (common, removed, added) for each change, then the trailing common
  * run, in lines of the whole files.
  */
-function toScript(prefix: number, ma: number, mb: number, suffix: number): Int32Array {
+function toScript(na: number, nb: number): Int32Array {
   const runs: number[] = [];
-  let common = prefix;
+  let common = 0;
   let i = 0;
   let j = 0;
-  while (i < ma || j < mb) {
-    if (i < ma && j < mb && changeA[i] === 0 && changeB[j] === 0) {
+  // changeA/changeB hold line k's mark at k + 1.
+  while (i < na || j < nb) {
+    if (i < na && j < nb && changeA[i + 1] === 0 && changeB[j + 1] === 0) {
       common++;
       i++;
       j++;
@@ -309,13 +321,13 @@ function toScript(prefix: number, ma: number, mb: number, suffix: number): Int32
     }
     const i0 = i;
     const j0 = j;
-    while (i < ma && changeA[i] === 1) i++;
-    while (j < mb && changeB[j] === 1) j++;
+    while (i < na && changeA[i + 1] === 1) i++;
+    while (j < nb && changeB[j + 1] === 1) j++;
     if (i === i0 && j === j0) throw new InternalError('the line diff left unchanged lines unpaired');
     runs.push(common, i - i0, j - j0);
     common = 0;
   }
-  runs.push(common + suffix);
+  runs.push(common);
   return Int32Array.from(runs);
 }
 
