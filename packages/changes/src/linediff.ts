@@ -64,16 +64,13 @@ export interface LineDiff {
 /** The line diff from `a` to `b` (blob bytes, read as UTF-8). */
 export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions): LineDiff;
 /**
- * The hunks from `a` to `b` with `context` lines; `maxEditLength` is no longer a limit (the work
- * bound degrades instead of giving up), so this never answers undefined.
- * @deprecated Use lineDiff(a, b, { context }).hunks().
+ * The hunks from `a` to `b` with `context` lines, or undefined past `maxEditLength` changed
+ * lines (added plus removed), as the Myers diff this replaces gave up.
+ * @deprecated Use lineDiff(a, b, { context }).hunks(); the work bound degrades instead of giving up.
  */
 export function lineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): DiffHunk[] | undefined;
 export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions | number, maxEditLength?: number): LineDiff | DiffHunk[] | undefined {
-  if (typeof options === 'number') {
-    void maxEditLength;
-    return diff(asBuffer(a), asBuffer(b), options, DEFAULT_MAX_WORK).hunks();
-  }
+  if (typeof options === 'number') return planLineDiff(a, b, options, maxEditLength ?? Infinity)?.hunks();
   return diff(asBuffer(a), asBuffer(b), options?.context ?? DEFAULT_CONTEXT, options?.maxWork ?? DEFAULT_MAX_WORK);
 }
 
@@ -87,12 +84,12 @@ export function addedFileDiff(b: Uint8Array): LineDiff {
 }
 
 /**
- * The diff from `a` to `b`; `maxEditLength` is ignored (see lineDiff).
- * @deprecated Use lineDiff(a, b, { context }).
+ * The diff from `a` to `b`, or undefined past `maxEditLength` changed lines (added plus removed).
+ * @deprecated Use lineDiff(a, b, { context }); the work bound degrades instead of giving up.
  */
 export function planLineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): LineDiff | undefined {
-  void maxEditLength;
-  return lineDiff(a, b, { context });
+  const d = lineDiff(a, b, { context });
+  return d.added + d.removed > maxEditLength ? undefined : d;
 }
 
 /**
