@@ -176,32 +176,51 @@ describe('lineDiff', () => {
     expect(kept).toHaveLength(30);
   });
 
-  it('bounds its work on large files with no line rare enough to anchor on, and stays correct', () => {
+  it('bounds its work on large files with no line rare enough to anchor on, stays correct, and agrees with git', () => {
     const n = 20_000;
-    const alternating = (xs: readonly string[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]).join('');
+    const alternating = (xs: readonly string[], length = n) => Array.from({ length }, (_, i) => xs[i % xs.length]).join('');
     let seed = 7;
-    const random = (xs: readonly string[]) =>
-      Array.from({ length: n }, () => {
+    const random = (xs: readonly string[], length = n) =>
+      Array.from({ length }, () => {
         seed = (seed * 1103515245 + 12345) >>> 0;
-        return xs[seed % xs.length];
+        return xs[(seed >>> 8) % xs.length];
       }).join('');
+    const braces = ['}\n', '\n', '\treturn;\n', '{\n'];
     const cases = [
       // Nothing in common.
       [alternating(['a\n', 'b\n']), alternating(['c\n', 'd\n', 'e\n'])],
-      // Everything in common, but every line thousands of times over: histogram finds no anchor.
-      [random(['}\n', '\n', '\treturn;\n', '{\n']), random(['}\n', '\n', '\treturn;\n', '{\n'])],
+      // Everything in common, but every line thousands of times over: histogram finds no
+      // anchor and falls back to Myers, whose cost heuristics keep it well short of n².
+      [random(braces), random(braces)],
       [alternating(['}\n', '\n']), random(['}\n', '\n', 'x\n'])],
+      [random(braces, 2000), random(braces, 2000)],
+      [random(Array.from({ length: 20 }, (_, i) => `l${i}\n`), 3000), random(Array.from({ length: 20 }, (_, i) => `l${i}\n`), 3000)],
     ];
-    for (const [a, b] of cases) {
-      const started = performance.now();
-      const d = diffText(a, b);
-      const took = performance.now() - started;
-      expectConsistent(a, b, d);
-      expect(took).toBeLessThan(3000);
-      const tight = diffText(a, b, { maxWork: 10_000 });
-      expectConsistent(a, b, tight);
+    const dir = mkdtempSync(join(tmpdir(), 'linediff-'));
+    try {
+      mkdirSync(join(dir, 'a'));
+      mkdirSync(join(dir, 'b'));
+      cases.forEach(([a, b], k) => {
+        writeFileSync(join(dir, 'a', `f${k}`), a);
+        writeFileSync(join(dir, 'b', `f${k}`), b);
+      });
+      const git = gitNumstat(dir);
+      cases.forEach(([a, b], k) => {
+        const started = performance.now();
+        const d = diffText(a, b);
+        const took = performance.now() - started;
+        expectConsistent(a, b, d);
+        expect(took).toBeLessThan(3000);
+        expect(d.coarse).toBe(false);
+        expect([d.added, d.removed]).toEqual(git.get(`f${k}`));
+        const tight = diffText(a, b, { maxWork: 1000 });
+        expectConsistent(a, b, tight);
+        // With nothing in common, the whole replacement is the exact answer, not a coarse one.
+        expect(tight.coarse).toBe(k > 0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(diffText(cases[1][0], cases[1][1], { maxWork: 10_000 }).coarse).toBe(true);
   });
 });
 
