@@ -117,24 +117,20 @@ function asBuffer(data: Uint8Array): Buffer {
 /** Scratch for lineStarts, grown as needed; each blob's starts are copied out of it. */
 let startScratch = new Int32Array(4096);
 
-/**
- * Where each line starts, plus the blob's length: line k is bytes [starts[k], starts[k + 1]).
- * A byte loop: lines are short, and a native indexOf per line costs more than it scans.
- */
+/** Where each line starts, plus the blob's length: line k is bytes [starts[k], starts[k + 1]). */
 function lineStarts(buf: Buffer): Int32Array {
   let scratch = startScratch;
   let n = 1;
   const length = buf.length;
-  for (let i = 0; i < length; i++) {
-    if (buf[i] !== NEWLINE || i + 1 === length) continue;
+  for (let at = buf.indexOf(NEWLINE); at >= 0 && at + 1 < length; at = buf.indexOf(NEWLINE, at + 1)) {
     if (n + 1 >= scratch.length) {
       const grown = new Int32Array(scratch.length * 2);
       grown.set(scratch);
       scratch = startScratch = grown;
     }
-    scratch[n++] = i + 1;
+    scratch[n++] = at + 1;
   }
-  // n counts the lines found so far plus one; a blob is `n` lines unless it is empty.
+  // n is the lines found so far plus one: the blob is `n` lines unless it is empty.
   const lines = length === 0 ? 0 : n;
   const starts = scratch.slice(0, lines + 1);
   starts[0] = 0;
