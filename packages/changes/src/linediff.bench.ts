@@ -2,7 +2,10 @@
  * How fast lineDiff is, against jsdiff's structuredPatch and git's own histogram diff, on a
  * generated corpus of source-like files with realistic edits. Run:
  *
- *   npx tsx packages/changes/src/linediff.bench.ts [pairs=2000]
+ *   npx tsx packages/changes/src/linediff.bench.ts [pairs=2000] [repository [commits=1000]]
+ *
+ * With a repository, it also diffs the modified files of its last non-merge commits and checks
+ * the counts against `git log --numstat --histogram`.
  *
  * git runs once per batch of pairs (`git diff --no-index --histogram` of two directories), so
  * its process start is paid per batch; the start-up of a one-file diff is measured and taken
@@ -104,3 +107,77 @@ row('lineDiff (histogram)', ours.perPair, batchMeans(ours.perPair), sum(ours.per
 row('jsdiff structuredPatch', jsdiff.perPair, batchMeans(jsdiff.perPair), sum(jsdiff.perPair));
 row('git diff --histogram', undefined, gitPerPair, sum(batchTimes) - startup * batchTimes.length);
 console.log(`git start-up taken off each batch: ${startup.toFixed(1)} ms; changed lines: ours ${ours.changed}, jsdiff ${jsdiff.changed}`);
+
+// A real history, when a repository is given: each non-merge commit's modified files.
+const REPO = process.argv[3];
+if (REPO !== undefined) realHistory(REPO, Number(process.argv[4] ?? 1000));
+
+function realHistory(repo: string, commits: number): void {
+  const git = (args: readonly string[], input?: Buffer): Buffer => execFileSync('git', ['-C', repo, ...args], { env, input, maxBuffer: 1 << 30 });
+  const log = git(['log', '--no-merges', '-n', String(commits), '--format=%x00%H', '--raw', '--no-abbrev', '--no-renames', 'HEAD']).toString('utf8');
+  const pairs: { key: string; oldOid: string; newOid: string }[] = [];
+  for (const chunk of log.split('\0').slice(1)) {
+    const [commit, ...rest] = chunk.split('\n');
+    for (const line of rest) {
+      const m = /^:(100644|100755) (100644|100755) ([0-9a-f]{40}) ([0-9a-f]{40}) M\t(.*)$/.exec(line);
+      if (m) pairs.push({ key: `${commit} ${m[5]}`, oldOid: m[3], newOid: m[4] });
+    }
+  }
+  // Blobs, read at once with cat-file --batch.
+  const batch = git(['cat-file', '--batch'], Buffer.from(pairs.flatMap((p) => [p.oldOid, p.newOid]).join('\n') + '\n'));
+  const blobs = new Map<string, Buffer>();
+  for (let at = 0; at < batch.length; ) {
+    const eol = batch.indexOf(0x0a, at);
+    const [oid, , size] = batch.toString('latin1', at, eol).split(' ');
+    const start = eol + 1;
+    blobs.set(oid, batch.subarray(start, start + Number(size)));
+    at = start + Number(size) + 1;
+  }
+  const binary = (b: Buffer) => b.subarray(0, 8000).includes(0);
+  const text = pairs.filter((p) => !binary(blobs.get(p.oldOid)!) && !binary(blobs.get(p.newOid)!));
+
+  let t = performance.now();
+  const numstat = git(['log', '--no-merges', '-n', String(commits), '--format=%x00%H', '--numstat', '--no-renames', '--histogram', 'HEAD']).toString('utf8');
+  const gitMs = performance.now() - t;
+  const expected = new Map<string, [number, number]>();
+  for (const chunk of numstat.split('\0').slice(1)) {
+    const [commit, ...rest] = chunk.split('\n');
+    for (const line of rest) {
+      const m = /^(\d+)\t(\d+)\t(.*)$/.exec(line);
+      if (m) expected.set(`${commit} ${m[3]}`, [Number(m[1]), Number(m[2])]);
+    }
+  }
+
+  const fastest = (run: () => void) => {
+    let best = Infinity;
+    for (let r = 0; r < REPEAT; r++) {
+      const s = performance.now();
+      run();
+      best = Math.min(best, performance.now() - s);
+    }
+    return best;
+  };
+  let same = 0;
+  let fewer = 0;
+  let more = 0;
+  for (const p of text) {
+    const d = lineDiff(blobs.get(p.oldOid)!, blobs.get(p.newOid)!);
+    const [added, removed] = expected.get(p.key) ?? [-1, -1];
+    if (d.added === added && d.removed === removed) same++;
+    else if (d.added + d.removed < added + removed) fewer++;
+    else more++;
+  }
+  const oursTimes = text.map((p) => {
+    const [a, b] = [blobs.get(p.oldOid)!, blobs.get(p.newOid)!];
+    return fastest(() => lineDiff(a, b).hunks());
+  });
+  const jsdiffTimes = text.map((p) => {
+    const [a, b] = [blobs.get(p.oldOid)!.toString('utf8'), blobs.get(p.newOid)!.toString('utf8')];
+    return fastest(() => structuredPatch('a', 'b', a, b, undefined, undefined, { context: 3 }));
+  });
+  console.log(`\n${repo}: ${commits} commits, ${text.length} modified text files`);
+  row('lineDiff (histogram)', oursTimes, [sum(oursTimes) / text.length], sum(oursTimes));
+  row('jsdiff structuredPatch', jsdiffTimes, [sum(jsdiffTimes) / text.length], sum(jsdiffTimes));
+  console.log(`git log --numstat --histogram    ${(gitMs / 1000).toFixed(2)} s for the whole log (tree diffs and blob reads included)`);
+  console.log(`counts equal to git's: ${same}; fewer changed lines: ${fewer}; more: ${more}`);
+}
