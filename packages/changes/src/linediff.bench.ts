@@ -102,7 +102,7 @@ const gitPerPair = batchTimes.map((t, i) => Math.max(0, t - startup) / Math.min(
 
 const batchMeans = (perPair: number[]) => Array.from({ length: batchTimes.length }, (_, i) => sum(perPair.slice(i * BATCH, (i + 1) * BATCH)) / Math.min(BATCH, PAIRS - i * BATCH));
 const row = (name: string, perPair: number[] | undefined, batches: number[], total: number) =>
-  console.log(`${name.padEnd(28)} median/pair ${perPair ? us(median(perPair)).padStart(10) : '         -'}   median of batch means ${us(median(batches)).padStart(10)}   total ${(total / 1000).toFixed(2)} s`);
+  console.log(`${name.padEnd(28)} median/pair ${perPair ? us(median(perPair)).padStart(10) : '         -'}   ${batches.length > 1 ? 'median of batch means' : 'mean/pair'} ${us(median(batches)).padStart(10)}   total ${(total / 1000).toFixed(2)} s`);
 row('lineDiff (histogram)', ours.perPair, batchMeans(ours.perPair), sum(ours.perPair));
 row('jsdiff structuredPatch', jsdiff.perPair, batchMeans(jsdiff.perPair), sum(jsdiff.perPair));
 row('git diff --histogram', undefined, gitPerPair, sum(batchTimes) - startup * batchTimes.length);

@@ -9,8 +9,9 @@
  *    xdl_trim_ends; git also trims a blob pair's common tail before xdiff sees it,
  *    xdiff-interface.c trim_common_tail), so a small edit in a long file diffs a few lines.
  *    git's histogram diff itself skips xdl_trim_ends and counts a line's occurrences over the
- *    whole file, so now and then (4 of 2,000 generated edits) it picks other anchors than
- *    this does; the diff here was never the longer one.
+ *    whole file, so now and then it picks other anchors than this does (4 of 2,000 generated
+ *    edits; 5 of 6,273 file changes in libgit2's last 2,000 commits); the diff here was never
+ *    the longer one.
  * 3. The remaining lines are interned into ids through an open-addressing table keyed by a
  *    hash of their bytes, and diffed by histogram.ts (git's xdiff/xhistogram.c, falling back to
  *    xdiff/xdiffi.c's Myers where no line is rare enough to anchor on), within a bound on work
