@@ -55,7 +55,9 @@ export interface LineDiffOptions {
 
 /** A line diff of two blobs read as UTF-8 text (lines end with \n; the last may not). */
 export interface LineDiff {
+  /** Lines added (the '+' lines of the hunks). */
   readonly added: number;
+  /** Lines removed (the '-' lines of the hunks). */
   readonly removed: number;
   /** True when the work bound was hit and some region was diffed coarsely (still a correct diff: applying it to the old text gives the new). */
   readonly coarse: boolean;
