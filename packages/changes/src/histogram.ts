@@ -190,7 +190,7 @@ let keptA = new Int32Array(0);
 let keptB = new Int32Array(0);
 let indexA = new Int32Array(0);
 let indexB = new Int32Array(0);
-let kv = new Int32Array(0);
+let diagonals = new Int32Array(0);
 
 /**
  * git's Myers (xdl_do_diff after xdl_prepare_env) over a[o1, e1) and b[o2, e2): lines with no
@@ -225,7 +225,7 @@ function myers(a: Int32Array, o1: number, e1: number, b: Int32Array, o2: number,
   }
   budget.left -= e1 - o1 + e2 - o2;
   const ndiags = n1 + n2 + 3;
-  if (kv.length < 2 * ndiags + 2) kv = new Int32Array(2 * ndiags + 2);
+  if (diagonals.length < 2 * ndiags + 2) diagonals = new Int32Array(2 * ndiags + 2);
   const env: SplitEnv = {
     ha1: keptA,
     ha2: keptB,
@@ -297,6 +297,7 @@ const splitAt = { i1: 0, i2: 0, minLo: true, minHi: true };
  */
 function split(env: SplitEnv, off1: number, lim1: number, off2: number, lim2: number, needMin: boolean): boolean {
   const { ha1, ha2, fbase: F, bbase: B, mxcost, budget } = env;
+  const kv = diagonals;
   const dmin = off1 - lim2;
   const dmax = lim1 - off2;
   const fmid = off1 - off2;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { addedFileDiff, countLines, lineDiff, type LineDiff, type LineDiffOptions } from './linediff';
+import { addedFileDiff, countLines, lineDiff, planAddedHunks, planLineDiff, type LineDiff, type LineDiffOptions } from './linediff';
 import { sourceEdits } from './source-edits.test-support';
 import type { AddedLine, DiffHunk } from './types';
 
@@ -138,6 +138,17 @@ describe('lineDiff', () => {
     );
   });
 
+  it('keeps the old entry points working until their callers move (deprecated)', () => {
+    const [a, b] = [Buffer.from('a\nb\nc\n'), Buffer.from('a\nB\nc\nd\n')];
+    const hunks = lineDiff(a, b, { context: 1 }).hunks();
+    expect(lineDiff(a, b, 1, 3)).toEqual(hunks);
+    expect(planLineDiff(a, b, 1, 3)?.hunks()).toEqual(hunks);
+    // Past maxEditLength changed lines they give up, as before.
+    expect(lineDiff(a, b, 1, 2)).toBeUndefined();
+    expect(planLineDiff(a, b, 1, 2)).toBeUndefined();
+    expect(planAddedHunks(b).hunks()).toEqual(addedFileDiff(b).hunks());
+  });
+
   it('can be read after later diffs ran', () => {
     const first = diffText('a\nb\nc\n', 'a\nB\nc\n');
     const expected = first.hunks();
@@ -165,37 +176,56 @@ describe('lineDiff', () => {
     expect(kept).toHaveLength(30);
   });
 
-  it('bounds its work on large files with no line rare enough to anchor on, and stays correct', () => {
+  it('bounds its work on large files with no line rare enough to anchor on, stays correct, and agrees with git', () => {
     const n = 20_000;
-    const alternating = (xs: readonly string[]) => Array.from({ length: n }, (_, i) => xs[i % xs.length]).join('');
+    const alternating = (xs: readonly string[], length = n) => Array.from({ length }, (_, i) => xs[i % xs.length]).join('');
     let seed = 7;
-    const random = (xs: readonly string[]) =>
-      Array.from({ length: n }, () => {
+    const random = (xs: readonly string[], length = n) =>
+      Array.from({ length }, () => {
         seed = (seed * 1103515245 + 12345) >>> 0;
-        return xs[seed % xs.length];
+        return xs[(seed >>> 8) % xs.length];
       }).join('');
+    const braces = ['}\n', '\n', '\treturn;\n', '{\n'];
     const cases = [
       // Nothing in common.
       [alternating(['a\n', 'b\n']), alternating(['c\n', 'd\n', 'e\n'])],
-      // Everything in common, but every line thousands of times over: histogram finds no anchor.
-      [random(['}\n', '\n', '\treturn;\n', '{\n']), random(['}\n', '\n', '\treturn;\n', '{\n'])],
+      // Everything in common, but every line thousands of times over: histogram finds no
+      // anchor and falls back to Myers, whose cost heuristics keep it well short of n².
+      [random(braces), random(braces)],
       [alternating(['}\n', '\n']), random(['}\n', '\n', 'x\n'])],
+      [random(braces, 2000), random(braces, 2000)],
+      [random(Array.from({ length: 20 }, (_, i) => `l${i}\n`), 3000), random(Array.from({ length: 20 }, (_, i) => `l${i}\n`), 3000)],
     ];
-    for (const [a, b] of cases) {
-      const started = performance.now();
-      const d = diffText(a, b);
-      const took = performance.now() - started;
-      expectConsistent(a, b, d);
-      expect(took).toBeLessThan(3000);
-      const tight = diffText(a, b, { maxWork: 10_000 });
-      expectConsistent(a, b, tight);
+    const dir = mkdtempSync(join(tmpdir(), 'linediff-'));
+    try {
+      mkdirSync(join(dir, 'a'));
+      mkdirSync(join(dir, 'b'));
+      cases.forEach(([a, b], k) => {
+        writeFileSync(join(dir, 'a', `f${k}`), a);
+        writeFileSync(join(dir, 'b', `f${k}`), b);
+      });
+      const git = gitNumstat(dir);
+      cases.forEach(([a, b], k) => {
+        const started = performance.now();
+        const d = diffText(a, b);
+        const took = performance.now() - started;
+        expectConsistent(a, b, d);
+        expect(took).toBeLessThan(3000);
+        expect(d.coarse).toBe(false);
+        expect([d.added, d.removed]).toEqual(git.get(`f${k}`));
+        const tight = diffText(a, b, { maxWork: 1000 });
+        expectConsistent(a, b, tight);
+        // With nothing in common, the whole replacement is the exact answer, not a coarse one.
+        expect(tight.coarse).toBe(k > 0);
+      });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
-    expect(diffText(cases[1][0], cases[1][1], { maxWork: 10_000 }).coarse).toBe(true);
   });
 });
 
 describe('lineDiff against git diff --histogram', () => {
-  it('removes and adds as many lines as git on source-like edits', () => {
+  it('removes and adds as many lines as git on source-like edits, in the same hunks', () => {
     const cases = [
       ...sourceEdits({ seed: 11, pairs: 300, minLines: 20, maxLines: 800, minEdits: 1, maxEdits: 12 }),
       ...sourceEdits({ seed: 12, pairs: 30, minLines: 1000, maxLines: 3000, minEdits: 10, maxEdits: 40 }),
@@ -209,12 +239,19 @@ describe('lineDiff against git diff --histogram', () => {
         writeFileSync(join(dir, 'b', `f${k}`), b);
       });
       const git = gitNumstat(dir);
+      const patches = gitPatches(dir);
       const differing: string[] = [];
+      let sameHunks = 0;
       cases.forEach(([a, b], k) => {
         const d = diffText(a, b);
         expectConsistent(a, b, d);
         const [added, removed] = git.get(`f${k}`) ?? [0, 0];
-        if (d.added === added && d.removed === removed) return;
+        if (d.added === added && d.removed === removed) {
+          // Same counts: the same hunks too, git's change groups slid as git slides them.
+          expect(unified(d.hunks())).toBe(patches.get(`f${k}`));
+          sameHunks++;
+          return;
+        }
         differing.push(`f${k}: ours +${d.added} -${d.removed}, git +${added} -${removed}`);
         // git's histogram diff runs over the whole files (xprepare.c skips the trimming of shared
         // ends for it), so a line's occurrence count, which picks the anchors, includes the
@@ -225,6 +262,7 @@ describe('lineDiff against git diff --histogram', () => {
       });
       // Equal on all but a few percent of the cases (4 of 330 when written).
       expect(differing.length).toBeLessThanOrEqual(cases.length * 0.03);
+      expect(sameHunks).toBe(cases.length - differing.length);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -233,19 +271,48 @@ describe('lineDiff against git diff --histogram', () => {
 
 /** `git diff --no-index --histogram --numstat a b` of `dir`, by file name. */
 function gitNumstat(dir: string): Map<string, [number, number]> {
-  let out: string;
-  try {
-    out = execFileSync('git', ['diff', '--no-index', '--histogram', '--numstat', 'a', 'b'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 1 << 26 });
-  } catch (err) {
-    // Exit status 1 means the trees differ; its output is the answer.
-    const e = err as { status?: number; stdout?: string };
-    if (e.status !== 1 || e.stdout === undefined) throw err;
-    out = e.stdout;
-  }
   const stats = new Map<string, [number, number]>();
-  for (const line of out.split('\n')) {
+  for (const line of git(dir, ['--numstat']).split('\n')) {
     const m = /^(\d+)\t(\d+)\t\{a => b\}\/(\S+)$/.exec(line);
     if (m) stats.set(m[3], [Number(m[1]), Number(m[2])]);
   }
   return stats;
+}
+
+/** The output of `git diff --no-index --histogram <args> a b` in `dir`, without any user or system config. */
+function git(dir: string, args: readonly string[]): string {
+  try {
+    return execFileSync('git', ['diff', '--no-index', '--histogram', ...args, 'a', 'b'], { cwd: dir, encoding: 'utf8', env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null' }, maxBuffer: 1 << 26 });
+  } catch (err) {
+    // Exit status 1 means the trees differ; its output is the answer.
+    const e = err as { status?: number; stdout?: string };
+    if (e.status !== 1 || e.stdout === undefined) throw err;
+    return e.stdout;
+  }
+}
+
+/** `git diff --no-index --histogram -U3 a b` of `dir`: each file's hunks, without git's function names after `@@`. */
+function gitPatches(dir: string): Map<string, string> {
+  const patches = new Map<string, string>();
+  for (const section of git(dir, ['-U3']).split(/^diff --git /m).slice(1)) {
+    const lines = section.split('\n');
+    const name = /^\+\+\+ b\/b\/(\S+)$/m.exec(section)?.[1];
+    const first = lines.findIndex((l) => l.startsWith('@@'));
+    if (name === undefined || first < 0) continue;
+    patches.set(
+      name,
+      lines
+        .slice(first)
+        .filter((l) => l !== '')
+        .map((l) => (l.startsWith('@@') ? l.replace(/ @@.*$/, ' @@') : l))
+        .join('\n'),
+    );
+  }
+  return patches;
+}
+
+/** Hunks written as git writes them (a count of 1 left out, an empty range numbered from the line before). */
+function unified(hunks: readonly DiffHunk[]): string {
+  const range = (start: number, count: number) => `${count === 0 ? start - 1 : start}${count === 1 ? '' : `,${count}`}`;
+  return hunks.map((h) => [`@@ -${range(h.oldStart, h.oldLines)} +${range(h.newStart, h.newLines)} @@`, ...h.lines].join('\n')).join('\n');
 }
