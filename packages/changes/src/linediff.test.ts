@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
-import { addedFileDiff, countLines, lineDiff, planAddedHunks, planLineDiff, type LineDiff, type LineDiffOptions } from './linediff';
+import { addedFileDiff, countLines, lineDiff, type LineDiff, type LineDiffOptions } from './linediff';
 import { sourceEdits } from './source-edits.test-support';
 import type { AddedLine, DiffHunk } from './types';
 
@@ -136,17 +136,6 @@ describe('lineDiff', () => {
       }),
       { numRuns: 2000 },
     );
-  });
-
-  it('keeps the old entry points working until their callers move (deprecated)', () => {
-    const [a, b] = [Buffer.from('a\nb\nc\n'), Buffer.from('a\nB\nc\nd\n')];
-    const hunks = lineDiff(a, b, { context: 1 }).hunks();
-    expect(lineDiff(a, b, 1, 3)).toEqual(hunks);
-    expect(planLineDiff(a, b, 1, 3)?.hunks()).toEqual(hunks);
-    // Past maxEditLength changed lines they give up, as before.
-    expect(lineDiff(a, b, 1, 2)).toBeUndefined();
-    expect(planLineDiff(a, b, 1, 2)).toBeUndefined();
-    expect(planAddedHunks(b).hunks()).toEqual(addedFileDiff(b).hunks());
   });
 
   it('can be read after later diffs ran', () => {

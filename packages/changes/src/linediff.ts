@@ -70,15 +70,7 @@ export interface LineDiff {
 }
 
 /** The line diff from `a` to `b` (blob bytes, read as UTF-8). */
-export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions): LineDiff;
-/**
- * The hunks from `a` to `b` with `context` lines, or undefined past `maxEditLength` changed
- * lines (added plus removed), as the Myers diff this replaces gave up.
- * @deprecated Use lineDiff(a, b, { context }).hunks(); the work bound degrades instead of giving up.
- */
-export function lineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): DiffHunk[] | undefined;
-export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions | number, maxEditLength?: number): LineDiff | DiffHunk[] | undefined {
-  if (typeof options === 'number') return planLineDiff(a, b, options, maxEditLength ?? Infinity)?.hunks();
+export function lineDiff(a: Uint8Array, b: Uint8Array, options?: LineDiffOptions): LineDiff {
   return diff(asBuffer(a), asBuffer(b), options?.context ?? DEFAULT_CONTEXT, options?.maxWork ?? DEFAULT_MAX_WORK);
 }
 
@@ -89,23 +81,6 @@ export function addedFileDiff(b: Uint8Array): LineDiff {
   const n = lines.length - 1;
   const script = n === 0 ? Int32Array.of(0) : Int32Array.of(0, 0, n, 0);
   return new ScriptDiff(EMPTY, Int32Array.of(0), buf, lines, script, DEFAULT_CONTEXT, false);
-}
-
-/**
- * The diff from `a` to `b`, or undefined past `maxEditLength` changed lines (added plus removed).
- * @deprecated Use lineDiff(a, b, { context }); the work bound degrades instead of giving up.
- */
-export function planLineDiff(a: Uint8Array, b: Uint8Array, context: number, maxEditLength: number): LineDiff | undefined {
-  const d = lineDiff(a, b, { context });
-  return d.added + d.removed > maxEditLength ? undefined : d;
-}
-
-/**
- * The diff of an added file.
- * @deprecated Use addedFileDiff.
- */
-export function planAddedHunks(b: Uint8Array): LineDiff {
-  return addedFileDiff(b);
 }
 
 /** Lines in a blob: `\n`-terminated, the last one perhaps not (structuredPatch's). */
