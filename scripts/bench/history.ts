@@ -17,7 +17,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { BENCH_DIR } from '../synth/repo';
+import { ROOT } from './page';
 
 /** Where to take the public history from, as given on the command line or in the environment. */
 export interface HistorySource {
@@ -130,7 +130,7 @@ export async function ensureHistory(source: HistorySource, log: (s: string) => v
   const gitDir = dirname(objects);
   const baseTip = git(gitDir, ['rev-parse', '--verify', `${oldRev}^{commit}`]);
   const tip = git(gitDir, ['rev-parse', '--verify', `${newRev}^{commit}`]);
-  const dir = join(BENCH_DIR, 'history', `${baseTip.slice(0, 12)}-${tip.slice(0, 12)}`);
+  const dir = join(ROOT, '.bench', 'history', `${baseTip.slice(0, 12)}-${tip.slice(0, 12)}`);
   const meta = join(dir, 'history.json');
   if (existsSync(meta)) {
     const cached = JSON.parse(readFileSync(meta, 'utf8')) as HistoryPush;
