@@ -46,6 +46,8 @@ export interface Goal {
   readonly unit: 'x' | 'MB' | 'ms';
   /** Where the full table is (a section of the page). */
   readonly section: string;
+  /** When it was measured (YYYY-MM-DD), set when recorded. */
+  readonly date?: string;
 }
 
 /** A figure as the pages print it: `1.23×`, `301 MB`, `+45 ms`. */
@@ -64,15 +66,20 @@ export function goalCell(g: Pick<Goal, 'measured' | 'limit' | 'unit'>): string {
   return `${limit} ✗ missed by ${by}`;
 }
 
-/** Records a benchmark's goal rows (replacing its previous ones) for the page's summary. */
+/** Records a benchmark's goal rows, each dated, replacing the rows it measured before for the same figure and input. */
 export async function writeGoals(bench: string, goals: readonly Goal[]): Promise<void> {
   await mkdir(RESULTS_DIR, { recursive: true });
-  await writeFile(join(RESULTS_DIR, `${bench}.json`), `${JSON.stringify({ date: new Date().toISOString(), goals }, null, 2)}\n`);
+  const date = new Date().toISOString().slice(0, 10);
+  const key = (g: Goal) => `${g.what}\u0000${g.on}`;
+  const fresh = new Set(goals.map(key));
+  // A run of some parts only (`--only`) keeps the other parts' last rows.
+  const kept = ((await readGoals(bench)) ?? []).filter((g) => !fresh.has(key(g)));
+  await writeFile(join(RESULTS_DIR, `${bench}.json`), `${JSON.stringify([...kept, ...goals.map((g) => ({ ...g, date }))], null, 2)}\n`);
 }
 
-/** A benchmark's last recorded goal rows, with when they were measured. */
-export async function readGoals(bench: string): Promise<{ date: string; goals: Goal[] } | undefined> {
+/** A benchmark's recorded goal rows (none if it never wrote any). */
+export async function readGoals(bench: string): Promise<Goal[] | undefined> {
   const path = join(RESULTS_DIR, `${bench}.json`);
   if (!existsSync(path)) return undefined;
-  return JSON.parse(await readFile(path, 'utf8')) as { date: string; goals: Goal[] };
+  return JSON.parse(await readFile(path, 'utf8')) as Goal[];
 }
