@@ -458,6 +458,9 @@ interface HistoryResult {
 interface BusyResult {
   readonly idle: number[];
   readonly busy: number[];
+  /** The gateway's timings of the counted pushes. */
+  readonly idleStages: Stages[];
+  readonly busyStages: Stages[];
   /** Pushes made during the big push that ended outside its inspection (not counted). */
   readonly outside: number;
   readonly big: Stages;
@@ -511,19 +514,24 @@ async function runBusy(rig: Rig, h: HistoryPush): Promise<BusyResult> {
   copyRepo(h.baseDir, join(rig.upstream.root, small), h.baseTip);
   const commits = new CommitChain(join(rig.git.dir, 'busy-work.git'), h.baseDir, h.baseTip);
   const url = gatewayUrl(rig, small);
-  const onePush = async (name: string): Promise<{ start: number; end: number; ms: number }> => {
+  const onePush = async (name: string): Promise<{ start: number; end: number; ms: number; stages: Stages }> => {
     const commit = await commits.next(name);
+    const from = rig.gw.logs.length;
     const start = Date.now();
     const t = performance.now();
     await rig.git.gitOk(['push', '--quiet', url, `${commit}:refs/heads/main`], { cwd: commits.dir });
-    return { start, end: Date.now(), ms: performance.now() - t };
+    const ms = performance.now() - t;
+    const end = Date.now();
+    return { start, end, ms, stages: await pushLogLine(rig.gw, from, small) };
   };
   // Warm-up: the gateway's mirror of the small repository is made.
   await push(rig, commits.dir, url, await commits.next('warm-up'));
   await quiesce(rig);
-  const idle: number[] = [];
-  for (let i = 0; i < smallRuns; i++) idle.push((await onePush(`idle-${i}`)).ms);
-  log(`  one-commit pushes on the idle gateway: median ${median(idle).toFixed(0)} ms (${idle.map((x) => x.toFixed(0)).join(', ')})`);
+  const idlePushes: Awaited<ReturnType<typeof onePush>>[] = [];
+  for (let i = 0; i < smallRuns; i++) idlePushes.push(await onePush(`idle-${i}`));
+  const idle = idlePushes.map((p) => p.ms);
+  const idleStages = idlePushes.map((p) => p.stages);
+  log(`  one-commit pushes on the idle gateway: median ${median(idle).toFixed(0)} ms (${idle.map((x) => x.toFixed(0)).join(', ')}); ${stageLine(stageMedians(idleStages), idleStages)}`);
 
   const repo = 'history.git';
   copyRepo(h.baseDir, join(rig.upstream.root, repo), h.baseTip);
@@ -547,7 +555,7 @@ async function runBusy(rig: Rig, h: HistoryPush): Promise<BusyResult> {
       resolve(code ?? -1);
     });
   });
-  const during: { start: number; end: number; ms: number }[] = [];
+  const during: Awaited<ReturnType<typeof onePush>>[] = [];
   for (let i = 0; !exited; i++) {
     if (!inspecting) {
       await new Promise((r) => setTimeout(r, 20));
@@ -561,10 +569,12 @@ async function runBusy(rig: Rig, h: HistoryPush): Promise<BusyResult> {
   const stages = await pushLogLine(rig.gw, from, repo);
   // The inspection ended before the relay began; the log line is written when the request ends.
   const inspectionEnd = stages.at === undefined ? Infinity : stages.at - (stages.relayMs ?? 0);
-  const busy = during.filter((p) => p.end <= inspectionEnd).map((p) => p.ms);
+  const counted = during.filter((p) => p.end <= inspectionEnd);
+  const busy = counted.map((p) => p.ms);
+  const busyStages = counted.map((p) => p.stages);
   log(`  one-commit pushes while the gateway inspected the public-history push: median ${busy.length ? median(busy).toFixed(0) : '–'} ms (${busy.map((x) => x.toFixed(0)).join(', ')}); ${during.length - busy.length} more after its inspection; the big push ${(bigMs / 1000).toFixed(1)} s ${JSON.stringify(stages)}`);
   await quiesce(rig);
-  return { idle, busy, outside: during.length - busy.length, big: stages, bigMs };
+  return { idle, busy, idleStages, busyStages, outside: during.length - busy.length, big: stages, bigMs };
 }
 
 async function runHistoryStore(kind: BenchDatabase['kind'], h: HistoryPush): Promise<HistoryResult> {
@@ -638,7 +648,9 @@ function renderHistory(history: HistoryRun | undefined): string[] {
       '|---|---:|---:|---:|---|',
       `| one-commit push through the gateway | ${msText(median(b.idle))} (${b.idle.length}) | ${b.busy.length > 0 ? `${msText(median(b.busy))} (${b.busy.length})` : 'none made'} | ${ratio === undefined ? '–' : `**${ratio.toFixed(2)}×**`} | ${ratio === undefined ? `≤ ${GOALS.busy.toFixed(1)}×, not measured` : goalCell({ measured: ratio, limit: GOALS.busy, unit: 'x' })} |`,
       '',
-      `The public-history push meanwhile: ${secs(b.bigMs)}; ${stageLine(b.big)}.`,
+      `- The gateway's timings of the one-commit pushes (medians), idle: ${stageLine(stageMedians(b.idleStages), b.idleStages)}.`,
+      ...(b.busyStages.length > 0 ? [`- While inspecting: ${stageLine(stageMedians(b.busyStages), b.busyStages)}.`] : []),
+      `- The public-history push meanwhile: ${secs(b.bigMs)}; ${stageLine(b.big)}.`,
       '',
     );
   }
