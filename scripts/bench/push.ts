@@ -203,12 +203,15 @@ const gatewayUrl = (rig: Rig, repo: string): string => {
   return u.toString();
 };
 
+/** How long a push may take: the public history's change set takes minutes, and more on a busy machine (testkit's default is 100 s). */
+const PUSH_TIMEOUT_MS = 30 * 60_000;
+
 /** `git push` of `tip` to main, timed (the whole client process); `ready` runs once the machine is quiet, just before. */
 async function push(rig: Rig, from: string, url: string, tip: string, ready?: () => Promise<void>): Promise<number> {
   await quiesce(rig);
   await ready?.();
   const started = performance.now();
-  await rig.git.gitOk(['push', '--quiet', url, `${tip}:refs/heads/main`], { cwd: from });
+  await rig.git.gitOk(['push', '--quiet', url, `${tip}:refs/heads/main`], { cwd: from, timeoutMs: PUSH_TIMEOUT_MS });
   return performance.now() - started;
 }
 
@@ -519,7 +522,7 @@ async function runBusy(rig: Rig, h: HistoryPush): Promise<BusyResult> {
     const from = rig.gw.logs.length;
     const start = Date.now();
     const t = performance.now();
-    await rig.git.gitOk(['push', '--quiet', url, `${commit}:refs/heads/main`], { cwd: commits.dir });
+    await rig.git.gitOk(['push', '--quiet', url, `${commit}:refs/heads/main`], { cwd: commits.dir, timeoutMs: PUSH_TIMEOUT_MS });
     const ms = performance.now() - t;
     const end = Date.now();
     return { start, end, ms, stages: await pushLogLine(rig.gw, from, small) };

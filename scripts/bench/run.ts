@@ -57,9 +57,9 @@ const source = historySource(values);
 /** The benchmarks that measure the public history when given one. */
 const WITH_HISTORY: readonly Bench[] = ['pack', 'push', 'memory'];
 
-/** The arguments each benchmark runs with; what the header quotes (with the history's path shown as its name). */
+/** The arguments each benchmark runs with, the public history's aside; what the header quotes. */
 function argsOf(bench: Bench): string[] {
-  const write = [...(noWrite ? ['--no-write'] : []), ...(WITH_HISTORY.includes(bench) ? historyArgs(source) : [])];
+  const write = noWrite ? ['--no-write'] : [];
   switch (bench) {
     case 'clone': {
       // Clone measures the relay of a fetch: one store is enough (the audit record is written after the clone).
@@ -141,9 +141,11 @@ async function main(): Promise<void> {
     if (!only.includes(bench) || values['header-only']) continue;
     // The memory breakdown is of the ~200 MB push, which a quick run leaves out.
     if (bench === 'memory' && values.quick) continue;
-    const args = argsOf(bench);
-    const own = args.slice(0, args.length - (WITH_HISTORY.includes(bench) ? historyArgs(source).length : 0)).filter((a) => a !== '--no-write');
-    const shown = `npx tsx scripts/bench/${bench}.ts ${own.join(' ')}${WITH_HISTORY.includes(bench) && source ? ` ${shownHistoryArgs(source)}` : ''}`.trim();
+    const own = argsOf(bench);
+    const withHistory = WITH_HISTORY.includes(bench) && source !== undefined;
+    // The page shows the history by name: the path is this machine's.
+    const args = [...own, ...(withHistory ? historyArgs(source) : [])];
+    const shown = `npx tsx scripts/bench/${bench}.ts ${own.filter((a) => a !== '--no-write').join(' ')}${withHistory ? ` ${shownHistoryArgs(source)}` : ''}`.trim();
     log(`> ${shown}`);
     const t = performance.now();
     await run(process.execPath, [tsx, join('scripts', 'bench', `${bench}.ts`), ...args]);
@@ -175,7 +177,8 @@ async function main(): Promise<void> {
   await writeHeader(`# Benchmarks
 
 How pushgate's costs compare with git's own, measured side by side in one run on deterministic
-synthetic repositories (scripts/synth/repo.ts, generated once and cached under \`.bench/\`). The
+synthetic repositories (scripts/synth/repo.ts, generated once and cached under \`.bench/\`) and on a
+real repository's history${source ? ` (${source.name} ${source.range})` : ''}. The
 machine the numbers come from is shared and small, so every figure is a median over alternating
 runs, and the ratios are what to compare across machines.
 
