@@ -5,11 +5,13 @@
  * with what commands and on what machine they were made.
  *
  *   npm run bench [-- --only clone,pack,push,memory] [--runs N] [--database postgres|pglite|both]
- *                 [--quick] [--no-write] [--skip-build] [--repo <bare git dir> --range <old>..<new>]
+ *                 [--quick] [--no-write] [--skip-build] [--header-only]
+ *                 [--repo <bare git dir> --range <old>..<new> [--history-runs N]]
  *
  * With `--repo` and `--range` (or PUSHGATE_BENCH_REPO and PUSHGATE_BENCH_RANGE), the pack, push
- * and memory benchmarks also measure the thin push of that real history (scripts/bench/history.ts);
- * without, they say how to ask for it and leave it out. The page's header gathers every
+ * and memory benchmarks also measure the thin push of that real history (scripts/bench/history.ts),
+ * `--history-runs` times in pack and push (default: their `--runs`); without, they say how to ask
+ * for it and leave it out. The page's header gathers every
  * benchmark's goal rows into one table (`--header-only` rewrites just that header from the rows
  * last recorded, running nothing); PUSHGATE_BENCH_PAGE writes the whole page elsewhere (a dry run).
  *
@@ -39,12 +41,13 @@ const { values } = parseArgs({
     'no-write': { type: 'boolean', default: false },
     'skip-build': { type: 'boolean', default: false },
     'header-only': { type: 'boolean', default: false },
+    'history-runs': { type: 'string' },
     ...HISTORY_OPTIONS,
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npm run bench [-- --only clone,pack,push,memory] [--runs N] [--database postgres|pglite|both] [--quick] [--no-write] [--skip-build] [--header-only] [--repo <bare git dir> --range <old>..<new>]\n');
+  process.stdout.write('Usage: npm run bench [-- --only clone,pack,push,memory] [--runs N] [--database postgres|pglite|both] [--quick] [--no-write] [--skip-build] [--header-only] [--repo <bare git dir> --range <old>..<new> [--history-runs N]]\n');
   process.exit(0);
 }
 const only = values.only.split(',').map((b) => b.trim());
@@ -144,8 +147,9 @@ async function main(): Promise<void> {
     const own = argsOf(bench);
     const withHistory = WITH_HISTORY.includes(bench) && source !== undefined;
     // The page shows the history by name: the path is this machine's.
-    const args = [...own, ...(withHistory ? historyArgs(source) : [])];
-    const shown = `npx tsx scripts/bench/${bench}.ts ${own.filter((a) => a !== '--no-write').join(' ')}${withHistory ? ` ${shownHistoryArgs(source)}` : ''}`.trim();
+    const runsFlag = values['history-runs'] !== undefined && bench !== 'memory' ? ['--history-runs', values['history-runs']] : [];
+    const args = [...own, ...(withHistory ? [...historyArgs(source), ...runsFlag] : [])];
+    const shown = `npx tsx scripts/bench/${bench}.ts ${own.filter((a) => a !== '--no-write').join(' ')}${withHistory ? ` ${[shownHistoryArgs(source), ...runsFlag].join(' ')}` : ''}`.trim();
     log(`> ${shown}`);
     const t = performance.now();
     await run(process.execPath, [tsx, join('scripts', 'bench', `${bench}.ts`), ...args]);
