@@ -45,6 +45,7 @@ import { issueToken, loadOrCreateSigningKeys } from '@pushgate/auth';
 import { createGitEnv, defaultBundlePath, startGateway, startGitUpstream, type GitEnv, type GitUpstream, type StartedGateway } from '@pushgate/testkit';
 import { ensurePush, ensureRepo, type SynthPush, type SynthRepo } from '../synth/repo';
 import {
+  BENCHMARKS_PATH,
   GATEWAY_NODE_OPTIONS,
   MB,
   goalCell,
@@ -453,6 +454,9 @@ interface HistoryResult {
   /** The gateway's RSS just before each timed push through it, and its peak during it (MB). */
   readonly beforeMB: number[];
   readonly peakMB: number[];
+  /** The same for the warm-up, the first push on the fresh gateway (its mirror of the repository made too). */
+  readonly firstBeforeMB: number;
+  readonly firstPeakMB: number;
   readonly busy?: BusyResult;
   readonly load: { readonly before: number; readonly after: number };
 }
@@ -475,7 +479,7 @@ async function runHistory(rig: Rig, h: HistoryPush): Promise<Omit<HistoryResult,
   const repo = 'history.git';
   const path = join(rig.upstream.root, repo);
   const pid = rig.gw.pid!;
-  const result = { direct: [] as number[], gateway: [] as number[], stages: [] as Stages[], beforeMB: [] as number[], peakMB: [] as number[] };
+  const result = { direct: [] as number[], gateway: [] as number[], stages: [] as Stages[], beforeMB: [] as number[], peakMB: [] as number[], firstBeforeMB: 0, firstPeakMB: 0 };
   // Run 0 is an untimed warm-up of each (page cache; the gateway's mirror of the repository is made).
   for (let i = 0; i <= historyRuns; i++) {
     for (const way of alternate(i)) {
@@ -496,7 +500,11 @@ async function runHistory(rig: Rig, h: HistoryPush): Promise<Omit<HistoryResult,
       const stages = await pushLogLine(rig.gw, from, repo);
       const peak = (await memory(pid)).hwm / MB;
       log(`  ${name}: ${(ms / 1000).toFixed(2)} s, RSS ${before.toFixed(0)} MB before, peak ${peak.toFixed(0)} MB ${JSON.stringify(stages)}`);
-      if (i === 0) continue;
+      if (i === 0) {
+        result.firstBeforeMB = before;
+        result.firstPeakMB = peak;
+        continue;
+      }
       result.gateway.push(ms);
       result.stages.push(stages);
       result.beforeMB.push(before);
@@ -586,7 +594,7 @@ async function runHistoryStore(kind: BenchDatabase['kind'], h: HistoryPush): Pro
     log(`gateway for the public history (${storeName(kind)}): ${idleRssMB.toFixed(0)} MB RSS idle`);
     const loadBefore = load();
     // The timed pushes first, on the fresh gateway, so that their peaks are their own.
-    const timed = wants('history') ? await runHistory(rig, h) : { direct: [], gateway: [], stages: [], beforeMB: [], peakMB: [] };
+    const timed = wants('history') ? await runHistory(rig, h) : { direct: [], gateway: [], stages: [], beforeMB: [], peakMB: [], firstBeforeMB: 0, firstPeakMB: 0 };
     const busy = wants('busy') ? await runBusy(rig, h) : undefined;
     return { db: kind, idleRssMB, ...timed, busy, load: { before: loadBefore, after: load() } };
   });
@@ -622,7 +630,7 @@ function renderHistory(history: HistoryRun | undefined): string[] {
   const intro = `${h.name} ${h.range}: ${h.pushCommits} commits (${h.pushMerges} merges) on a ${h.baseCommits}-commit base (scripts/bench/history.ts), a ${(h.packBytes / 1e6).toFixed(1)} MB thin pack of ${h.packObjects} objects`;
   if (r.gateway.length > 0) {
     const ratio = median(r.gateway.map((g, i) => g / r.direct[i]));
-    const peak = median(r.peakMB);
+    const peak = historyPeak(r);
     out.push(
       `**Public-history push**: ${intro}, pushed by \`git push\` onto a fresh copy of the base each run, on a gateway of its own (audit store ${storeName(r.db)}); ${r.gateway.length} runs each after an untimed warm-up of each.`,
       '',
@@ -633,11 +641,13 @@ function renderHistory(history: HistoryRun | undefined): string[] {
       `- ${storeName(r.db)}: ${stageLine(stageMedians(r.stages), r.stages)}.`,
       `- Per-run times (s), direct / gateway: ${r.direct.map((d, i) => `${(d / 1000).toFixed(1)}/${(r.gateway[i] / 1000).toFixed(1)}`).join(', ')}.`,
       '',
-      '| | RSS before (median) | peak RSS during the push (median) | per run | goal |',
-      '|---|---:|---:|---|---|',
-      `| gateway (${storeName(r.db)}) | ${median(r.beforeMB).toFixed(0)} MB | **${peak.toFixed(0)} MB** | ${r.peakMB.map((x) => x.toFixed(0)).join(', ')} MB | ${goalCell({ measured: peak, limit: GOALS.rssMB, unit: 'MB' })} |`,
+      '| gateway (' + storeName(r.db) + ') | RSS before | peak RSS during the push | goal |',
+      '|---|---:|---:|---|',
+      `| first push, on the fresh gateway | ${r.firstBeforeMB.toFixed(0)} MB | ${r.firstPeakMB.toFixed(0)} MB | |`,
+      `| the timed pushes after it (median; per run ${r.peakMB.map((x) => x.toFixed(0)).join(', ')} MB) | ${median(r.beforeMB).toFixed(0)} MB | ${median(r.peakMB).toFixed(0)} MB | |`,
+      `| **highest** | | **${peak.toFixed(0)} MB** | ${goalCell({ measured: peak, limit: GOALS.rssMB, unit: 'MB' })} |`,
       '',
-      'Peak RSS is VmHWM of the gateway process, reset (clear_refs) just before each push through it; the gateway was started for these pushes (idle at ' + `${r.idleRssMB.toFixed(0)} MB).`,
+      `Peak RSS is VmHWM of the gateway process, reset (clear_refs) just before each push through it; the gateway was started for these pushes (idle at ${r.idleRssMB.toFixed(0)} MB), and what a push leaves allocated is in the next one's "before".`,
       '',
     );
   }
@@ -674,6 +684,9 @@ interface HistoryRun {
   readonly result: HistoryResult;
 }
 
+/** The gateway's peak over every push of the public history through it, the first (on the fresh gateway) included. */
+const historyPeak = (r: HistoryResult): number => Math.max(r.firstPeakMB, ...r.peakMB);
+
 const historyOn = (h: HistoryPush): string => `public history (${h.name} ${h.range})`;
 
 /** The goal rows this run measured, for the page's summary. */
@@ -688,7 +701,7 @@ function goalsOf(results: readonly StoreResult[], history: HistoryRun | undefine
     row('push through the gateway / the same push direct', `${historyOn(history.push)} (${storeName(h.db)})`, median(h.gateway.map((g, i) => g / h.direct[i])), GOALS.history, 'x');
   }
   for (const r of results) if (r.rss) row('gateway peak RSS during the push', `~200 MB synthetic push (${storeName(r.db)})`, r.rss.peakMB, GOALS.rssMB, 'MB');
-  if (history && history.result.peakMB.length > 0) row('gateway peak RSS during the push', `${historyOn(history.push)} (${storeName(history.result.db)})`, median(history.result.peakMB), GOALS.rssMB, 'MB');
+  if (history && history.result.peakMB.length > 0) row('gateway peak RSS during the push', `${historyOn(history.push)} (${storeName(history.result.db)})`, historyPeak(history.result), GOALS.rssMB, 'MB');
   const busy = history?.result.busy;
   if (history && busy && busy.busy.length > 0) row('a one-commit push made while the public-history push is inspected / the same push on an idle gateway', `${historyOn(history.push)} (${storeName(history.result.db)})`, median(busy.busy) / median(busy.idle), GOALS.busy, 'x');
   for (const r of results) {
@@ -814,7 +827,7 @@ async function main(): Promise<void> {
   if (!values['no-write']) {
     await writeSection(SECTION, section);
     await writeGoals('push', goalsOf(results, history));
-    log(`wrote "${SECTION}" in docs/BENCHMARKS.md`);
+    log(`wrote "${SECTION}" in ${BENCHMARKS_PATH}`);
   }
 }
 
