@@ -632,7 +632,7 @@ function renderHistory(history: HistoryRun | undefined): string[] {
     const ratio = median(r.gateway.map((g, i) => g / r.direct[i]));
     const peak = historyPeak(r);
     out.push(
-      `**Public-history push**: ${intro}, pushed by \`git push\` onto a fresh copy of the base each run, on a gateway of its own (audit store ${storeName(r.db)}); ${r.gateway.length} runs each after an untimed warm-up of each.`,
+      `**Public-history push**: ${intro}, pushed by \`git push\` onto a fresh copy of the base each run, on a gateway of its own (audit store ${storeName(r.db)}); ${r.gateway.length} run${r.gateway.length === 1 ? '' : 's'} each after an untimed warm-up of each.`,
       '',
       '| audit store | direct (median) | through the gateway (median) | ratio (median of per-run ratios) | goal |',
       '|---|---:|---:|---:|---|',
