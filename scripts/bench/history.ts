@@ -135,7 +135,8 @@ export async function ensureHistory(source: HistorySource, log: (s: string) => v
   if (existsSync(meta)) {
     const cached = JSON.parse(readFileSync(meta, 'utf8')) as HistoryPush;
     // The pushing repository borrows from the source: a cache made from a source since moved is remade.
-    if (readFileSync(join(cached.fullDir, 'objects', 'info', 'alternates'), 'utf8').trim() === objects) return { ...cached, name: source.name, range: source.range };
+    const alternates = join(cached.fullDir, 'objects', 'info', 'alternates');
+    if (existsSync(alternates) && readFileSync(alternates, 'utf8').trim() === objects) return { ...cached, name: source.name, range: source.range };
   }
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(dir, { recursive: true, force: true });
