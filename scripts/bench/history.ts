@@ -146,14 +146,22 @@ export async function ensureHistory(source: HistorySource, log: (s: string) => v
   const fullTmp = join(tmp, 'full.git');
   borrowing(fullTmp, objects, tip);
 
-  // The base: main at old, then its objects copied out of the source (repack -a without -l takes
-  // the borrowed ones, as `clone --dissociate` does) and the borrowing ended.
+  // The base: main at old, then the objects reachable from it packed out of the source and the
+  // borrowing ended. pack-objects, not `repack -a`: repack copies a promisor pack (a partial
+  // clone's) whole, which would put the pushed history's objects in the base too.
   const baseTmp = join(tmp, 'base.git');
   borrowing(baseTmp, objects, baseTip);
-  log('copying the base history (repack)');
-  git(baseTmp, ['-c', 'repack.writeBitmaps=false', '-c', 'pack.threads=2', 'repack', '-a', '-d', '-q']);
+  log('copying the base history (pack-objects)');
+  execFileSync('git', ['-c', 'pack.threads=2', 'pack-objects', '--revs', '--delta-base-offset', '-q', join('objects', 'pack', 'pack')], {
+    cwd: baseTmp,
+    env: GIT_ENV,
+    input: `${baseTip}\n`,
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   rmSync(join(baseTmp, 'objects', 'info', 'alternates'));
-  git(baseTmp, ['rev-list', '--count', '--objects', 'main']);
+  // Standing alone: every object main reaches is there.
+  const missing = git(baseTmp, ['rev-list', '--objects', '--missing=print', 'main']).split('\n').filter((l) => l.startsWith('?'));
+  if (missing.length > 0) throw new Error(`the base of ${source.range} lacks ${missing.length} objects, e.g. ${missing[0].slice(1)}`);
 
   log('writing the thin pack');
   const packTmp = join(tmp, 'push.pack');
