@@ -182,20 +182,22 @@ async function main(): Promise<void> {
 
 How pushgate's costs compare with git's own, measured side by side in one run on deterministic
 synthetic repositories (scripts/synth/repo.ts, generated once and cached under \`.bench/\`) and on a
-real repository's history${source ? ` (${source.name} ${source.range})` : ''}. The
+real repository's history${source ? ` (${source.name} ${source.range})` : ' when given one'}. The
 machine the numbers come from is shared and small, so every figure is a median over alternating
 runs, and the ratios are what to compare across machines.
 
-To reproduce everything (about 20 minutes on 2 cores, plus a few minutes once to generate the
-repositories; PostgreSQL at 127.0.0.1:5432, or set PUSHGATE_BENCH_PG_URL):
+To reproduce everything (about 20 minutes on 2 cores without the public history, plus a few minutes
+once to generate the repositories; PostgreSQL at 127.0.0.1:5432, or set PUSHGATE_BENCH_PG_URL):
 
     npm run bench -- --repo <bare clone of ${source?.name ?? 'libgit2/libgit2'}> --range ${source?.range ?? 'v0.20.0..v1.7.0'}
 
-(\`--repo\` and \`--range\` add the public history: a real repository's range pushed onto its start,
-scripts/bench/history.ts; without them it is left out) which builds the bundle and runs, one after
-another (each writes its own section below):
+which builds the bundle and runs, one after another (each writes its own section below):
 
 ${commands.map((c) => `    ${c}`).join('\n')}
+
+\`--repo\` and \`--range\` add the public history: a bare clone of a real repository, and a range of it
+pushed onto the range's start (scripts/bench/history.ts); \`--history-runs N\` sets its run count.
+Without them it is left out.
 
 \`npm run bench -- --only push\` runs one of them, \`--runs N\` changes the run counts, \`--database
 pglite|postgres|both\` the gateway's audit store, \`--quick\` is a smoke test that writes nothing.
