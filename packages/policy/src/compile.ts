@@ -128,7 +128,7 @@ function compileRule(rule: PolicyRule, mode: 'enforce' | 'evaluate'): CompiledRu
     ...(rule.repos ? { repos: rule.repos.map((g) => compileNameGlob(g, 'segmented')) } : {}),
     ...(rule.refs ? { refs: rule.refs.map((g) => compileNameGlob(g, 'segmented')) } : {}),
     ...(rule.pushOptions ? { pushOptions: rule.pushOptions.map((g) => compileNameGlob(g, 'flat')) } : {}),
-    ...(rule.paths ? { paths: rule.paths.map((g) => withLiteralCheck(compileGlob(g, 'paths'))) } : {}),
+    ...(rule.paths ? { paths: rule.paths.map(compilePathGlob) } : {}),
     ...(rule.actors ? { actors: compileActors(rule.actors) } : {}),
     ...(rule.except ? { except: compileActors(rule.except) } : {}),
     when,
@@ -137,6 +137,11 @@ function compileRule(rule: PolicyRule, mode: 'enforce' | 'evaluate'): CompiledRu
     ...(when.message ? { message: compileMatch(when.message, false) } : {}),
     ...(when.extensions ? { extensions: new Set(when.extensions.map((e) => e.replace(/^\*?\./, '').toLowerCase())) } : {}),
   };
+}
+
+/** Compiles a rule's path glob (gitignore-style, as compileGlob reads it) with a cheap literal pre-check. */
+export function compilePathGlob(glob: string): PathGlob {
+  return withLiteralCheck(compileGlob(glob, 'paths'));
 }
 
 /** Characters that start something other than a literal in a path glob. */
