@@ -1,4 +1,39 @@
-/** @pushgate/policy: what a push may contain. So far, the secret-detection engine. */
+/** @pushgate/policy: what a push may contain — the rules, the content scan and the decision. */
 export * from './secrets/index';
 export { SecretsConfigError, type SecretsConfigErrorCode, type SecretsConfigErrorData } from './errors';
-export type { Approvers, ContentFindings, Decision, PolicyInput, Reason, RuleAction, RuleMode, SecretHit, Unscanned } from './types';
+export type { Approvers, ContentFindings, Decision, PolicyInput, Reason, ReasonSource, RuleAction, RuleMode, SecretHit, Unscanned } from './types';
+export {
+  ActorsSchema,
+  ApproversSchema,
+  ConditionsSchema,
+  ExceptSchema,
+  PolicyConfigSchema,
+  RuleSchema,
+  SecretsSchema,
+  TAG_CHANGES,
+  UNSCANNABLE_REASONS,
+  describePolicyIssue,
+  formatIssuePath,
+  parsePolicyConfig,
+  type ConditionName,
+  type PolicyConditions,
+  type PolicyConfig,
+  type PolicyConfigInput,
+  type PolicyConfigResult,
+  type PolicyRule,
+  type PolicySecrets,
+} from './config';
+export { compileNameGlob, type GlobSegments, type NameGlob } from './globs';
+export {
+  CompiledPolicy,
+  MAX_PATTERN_INPUT,
+  PolicyConfigError,
+  compilePattern,
+  compilePolicy,
+  type CompiledActors,
+  type CompiledMatch,
+  type CompiledPattern,
+  type CompiledRule,
+  type PolicyConfigErrorCode,
+} from './compile';
+export { MAX_REASONS_PER_RULE, decide, describeFileChange, describeRefChange, evaluate, formatBytes, repoName } from './evaluate';

@@ -10,6 +10,7 @@
  */
 import type { Identity, Oid } from '@pushgate/core';
 import type { ChangeSet } from '@pushgate/changes';
+import type { ConditionName } from './config';
 
 /** What a rule does when it matches. */
 export type RuleAction = 'allow' | 'deny' | 'hold';
@@ -40,7 +41,12 @@ export interface Reason {
   readonly finding?: string;
   /** For hold: who may approve. */
   readonly approvers?: Approvers;
+  /** What produced it: a condition of `when`, the `paths` scope, the rule's scopes alone, or the note that a rule's list was cut short. */
+  readonly condition?: ReasonSource;
 }
+
+/** What a reason comes from (the renderer picks its advice from this). */
+export type ReasonSource = ConditionName | 'paths' | 'scope' | 'truncated';
 
 /** The decision about one push; every matching rule's reasons travel with it. */
 export type Decision =
