@@ -52,8 +52,8 @@ type Tree = Map<string, Entry>;
 
 function sameEntry(a: Entry | undefined, b: Entry | undefined): boolean {
   if (a === undefined || b === undefined) return a === b;
-  if (a.kind === 'gitlink' || b.kind === 'gitlink') return a.kind === b.kind && a.oid === (b as { oid: string }).oid;
-  return a.mode === b.mode && a.key === b.key;
+  if (a.kind === 'gitlink') return b.kind === 'gitlink' && a.oid === b.oid;
+  return b.kind === 'blob' && a.mode === b.mode && a.key === b.key;
 }
 
 /** Reads and validates `fixtures/repos/<name>.yaml`-style files. */
