@@ -37,3 +37,5 @@ export {
   type PolicyConfigErrorCode,
 } from './compile';
 export { MAX_REASONS_PER_RULE, decide, describeFileChange, describeRefChange, evaluate, formatBytes, repoName } from './evaluate';
+export { scanContent, type ContentSource, type ScanContentInput } from './content';
+export { MAX_REMOTE_FINDINGS, renderDecision, type RenderOptions, type RenderedDecision } from './render';
