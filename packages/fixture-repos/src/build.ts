@@ -20,6 +20,7 @@ import { basename, join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { isOid, runGit, type Oid } from '@pushgate/core';
 import { expandPlaceholders, generateContent } from './content';
+import { FixtureRepoError } from './errors';
 import { RepoDescriptionSchema, type CommitDescription, type DateDescription, type FileDescription, type PersonDescription, type RepoDescription } from './description';
 
 /** A fixture repository that was built: where it is, and the ids of what the description named. */
@@ -31,11 +32,6 @@ export interface BuiltRepo {
   readonly commits: ReadonlyMap<string, Oid>;
   /** Every ref written (`refs/heads/…`, `refs/tags/…`) → its value (a tag object for an annotated tag). */
   readonly refs: ReadonlyMap<string, Oid>;
-}
-
-/** A description that cannot be built; the message names the repository and what is wrong. */
-export class FixtureRepoError extends Error {
-  override readonly name = 'FixtureRepoError';
 }
 
 /** When a commit names no date: 2024-01-01T00:00:00Z, then one hour per commit. */
@@ -62,12 +58,12 @@ export async function loadRepoDescription(file: string): Promise<RepoDescription
   try {
     raw = parseYaml(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new FixtureRepoError(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new FixtureRepoError('FIXTURE_REPO_INVALID', file, `${file}: ${e instanceof Error ? e.message : String(e)}`, e);
   }
   const parsed = RepoDescriptionSchema.safeParse(raw);
   if (!parsed.success) {
     const issues = parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n');
-    throw new FixtureRepoError(`${file}: not a valid repository description:\n${issues}`);
+    throw new FixtureRepoError('FIXTURE_REPO_INVALID', file, `${file}: not a valid repository description:\n${issues}`);
   }
   return parsed.data;
 }
@@ -75,7 +71,7 @@ export async function loadRepoDescription(file: string): Promise<RepoDescription
 /** Builds `description` into a new bare repository at `gitDir` (which must not exist yet). */
 export async function buildRepo(name: string, description: RepoDescription, gitDir: string): Promise<BuiltRepo> {
   const fail = (message: string): never => {
-    throw new FixtureRepoError(`fixture repository ${name}: ${message}`);
+    throw new FixtureRepoError('FIXTURE_REPO_INVALID', name, `fixture repository ${name}: ${message}`);
   };
   const person = (p: PersonDescription | undefined): { name: string; email: string } => {
     const chosen = p ?? description.defaultAuthor;
@@ -285,6 +281,6 @@ function quotePath(path: string): string {
 
 async function git(name: string, args: string[], options: { gitDir?: string; input?: string | Buffer } = {}): Promise<Buffer> {
   const result = await runGit({ args, gitDir: options.gitDir, input: options.input });
-  if (result.code !== 0) throw new FixtureRepoError(`fixture repository ${name}: git ${args[0]} failed (exit ${result.code}): ${result.stderr.trim()}`);
+  if (result.code !== 0) throw new FixtureRepoError('FIXTURE_REPO_GIT_FAILED', name, `fixture repository ${name}: git ${args[0]} failed (exit ${result.code}): ${result.stderr.trim()}`);
   return result.stdout;
 }

@@ -16,6 +16,7 @@ import { ChangeContent, buildChangeSet, type ChangeSet } from '@pushgate/changes
 import { GitDirObjectStore, PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
 import { indexPack } from '@pushgate/pack';
 import { GATEWAY_CHANGESET_OPTIONS } from './inspection';
+import { PolicyTestError } from './policy-test-errors';
 
 /** One push to inspect offline. */
 export interface OfflinePush {
@@ -33,7 +34,7 @@ export interface OfflinePush {
 /** A git command that must succeed; its stderr names what went wrong. */
 async function git(args: string[], options: { gitDir?: string; cwd?: string; input?: string; config?: Record<string, string> } = {}): Promise<string> {
   const result = await runGit({ args, ...options });
-  if (result.code !== 0) throw new Error(`git ${args[0]} failed (exit ${result.code}): ${result.stderr.trim()}`);
+  if (result.code !== 0) throw new PolicyTestError('POLICY_TEST_GIT_FAILED', `git ${args[0]}`, `git ${args[0]} failed (exit ${result.code}): ${result.stderr.trim()}`);
   return result.stdout.toString('utf8');
 }
 
@@ -70,7 +71,7 @@ export async function writeThinPack(sourceGitDir: string, tips: readonly Oid[], 
     throw e;
   }
   const code = await exited;
-  if (code !== 0) throw new Error(`git pack-objects failed (exit ${code}): ${stderr.trim()}`);
+  if (code !== 0) throw new PolicyTestError('POLICY_TEST_GIT_FAILED', 'git pack-objects', `git pack-objects failed (exit ${code}): ${stderr.trim()}`);
 }
 
 /**
@@ -121,6 +122,6 @@ export async function inspectOffline<T>(push: OfflinePush, use: (changeSet: Chan
 export async function resolveRevision(gitDir: string, rev: string): Promise<Oid> {
   const result = await runGit({ gitDir, args: ['rev-parse', '--verify', '-q', '--end-of-options', rev] });
   const out = result.stdout.toString('utf8').trim();
-  if (result.code !== 0 || !/^[0-9a-f]{40}$/.test(out)) throw new Error(`${rev} names no object in ${gitDir}`);
+  if (result.code !== 0 || !/^[0-9a-f]{40}$/.test(out)) throw new PolicyTestError('POLICY_TEST_BAD_REVISION', gitDir, `${rev} names no object in ${gitDir}`);
   return out as Oid;
 }

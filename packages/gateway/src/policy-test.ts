@@ -13,8 +13,9 @@ import { z } from 'zod';
 import { ZERO_OID, type Identity, type Oid, type RefUpdate } from '@pushgate/core';
 import type { ChangeSet } from '@pushgate/changes';
 import { FixtureRepos, type BuiltRepo } from '@pushgate/fixture-repos';
-import { compilePolicy, evaluate, parsePolicyConfig, renderDecision, scanContent, type CompiledPolicy, type Decision } from '@pushgate/policy';
+import { PolicyConfigError, compilePolicy, evaluate, parsePolicyConfig, renderDecision, scanContent, type CompiledPolicy, type Decision } from '@pushgate/policy';
 import { inspectOffline, resolveRevision } from './offline-inspection';
+import { PolicyTestError } from './policy-test-errors';
 
 /** The issuer test identities carry (they are declared, not verified). */
 export const TEST_ISSUER = 'pushgate-policy-test';
@@ -105,21 +106,16 @@ export interface PolicyTestReport {
   readonly failed: number;
 }
 
-/** A cases file that cannot be read or does not validate. */
-export class PolicyCasesError extends Error {
-  override readonly name = 'PolicyCasesError';
-}
-
 /** Reads and validates a YAML file against `schema`, naming each problem's key path. */
 async function readYaml<T extends z.ZodType>(file: string, schema: T, what: string): Promise<z.output<T>> {
   let raw: unknown;
   try {
     raw = parseYaml(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new PolicyCasesError(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new PolicyTestError('POLICY_CASES_INVALID', file, `${file}: ${e instanceof Error ? e.message : String(e)}`, e);
   }
   const parsed = schema.safeParse(raw);
-  if (!parsed.success) throw new PolicyCasesError(`${file}: not a valid ${what}:\n${parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n')}`);
+  if (!parsed.success) throw new PolicyTestError('POLICY_CASES_INVALID', file, `${file}: not a valid ${what}:\n${parsed.error.issues.map((i) => `  ${i.path.join('.') || '(top)'}: ${i.message}`).join('\n')}`);
   return parsed.data;
 }
 
@@ -129,11 +125,11 @@ export async function loadPolicyFile(file: string): Promise<CompiledPolicy> {
   try {
     raw = parseYaml(await readFile(file, 'utf8'));
   } catch (e) {
-    throw new PolicyCasesError(`${file}: ${e instanceof Error ? e.message : String(e)}`);
+    throw new PolicyConfigError([`${file}: ${e instanceof Error ? e.message : String(e)}`]);
   }
   const section = typeof raw === 'object' && raw !== null && 'policy' in raw ? (raw as { policy: unknown }).policy : raw;
   const parsed = parsePolicyConfig(section ?? {});
-  if (!parsed.ok) throw new PolicyCasesError(`${file}: the policy cannot be used:\n${parsed.errors.map((e) => `  ${e}`).join('\n')}`);
+  if (!parsed.ok) throw new PolicyConfigError(parsed.errors.map((e) => `${file}: ${e}`));
   return compilePolicy(parsed.config);
 }
 
