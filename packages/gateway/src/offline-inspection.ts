@@ -47,7 +47,7 @@ export async function makeMirror(sourceGitDir: string, refs: ReadonlyMap<string,
   // uploadpack.allowAnySHA1InWant); the setting reaches the upload-pack this fetch starts.
   await git(['fetch', '-q', '--no-tags', '--no-write-fetch-head', sourceGitDir, ...refspecs], {
     gitDir,
-    config: { 'uploadpack.allowAnySHA1InWant': 'true', 'protocol.version': '2' },
+    config: { 'uploadpack.allowAnySHA1InWant': 'true' },
   });
 }
 

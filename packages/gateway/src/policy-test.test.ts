@@ -113,6 +113,19 @@ describe('pushgate policy explain', () => {
     expect(run.stdout).toContain('remote: Push denied by policy; nothing was pushed.');
   });
 
+  it('has --help, listed in the top-level help', async () => {
+    const top = await cli(['--help']);
+    expect(top.stdout).toContain('policy test <cases.yaml> [--junit F]');
+    expect(top.stdout).toContain('policy explain --config F --repo <dir>');
+    for (const args of [['policy', '--help'], ['policy', 'test', '--help'], ['policy', 'explain', '--help']]) {
+      const r = await cli(args);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^Usage: pushgate policy test <cases\.yaml> \[--junit <file>\]\n/);
+    }
+    expect((await cli(['policy'])).code).toBe(2);
+    expect((await cli(['policy', 'frobnicate'])).code).toBe(2);
+  });
+
   it('is a usage error without --new', async () => {
     const run = await cli(['policy', 'explain', '--config', join(FIXTURES, 'policy/content.yaml'), '--repo', '.', '--ref', 'refs/heads/main']);
     expect(run.code).toBe(2);
