@@ -28,6 +28,7 @@ export {
   CompiledPolicy,
   MAX_PATTERN_INPUT,
   PolicyConfigError,
+  compilePathGlob,
   compilePattern,
   compilePolicy,
   type CompiledActors,

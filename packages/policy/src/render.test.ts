@@ -3,7 +3,8 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { changeSet, commit, input, side, update } from './changeset.test-support';
-import { MAX_PATTERN_INPUT, compilePattern } from './compile';
+import { MAX_PATTERN_INPUT, compilePathGlob, compilePattern } from './compile';
+import { compileGlob } from './secrets/index';
 import type { PolicyConfigInput } from './config';
 import { MAX_REASONS_PER_RULE, evaluate } from './evaluate';
 import { renderDecision } from './render';
@@ -91,5 +92,17 @@ describe('user patterns', () => {
   it('reads at most MAX_PATTERN_INPUT characters', () => {
     expect(compilePattern('tail$').test(`${'x'.repeat(MAX_PATTERN_INPUT)}tail`)).toBe(false);
     expect(compilePattern('^x').test(`${'x'.repeat(MAX_PATTERN_INPUT)}tail`)).toBe(true);
+  });
+});
+
+describe('compilePathGlob', () => {
+  it('agrees with compileGlob on every glob shape (the literal pre-check only saves work)', () => {
+    const globs = ['deploy/prod/**', '/deploy/**', 'app.yaml', '*.tf', 'deploy/app.yaml', '/deploy/app.yaml', '**/testdata/**', '{a,b}/x', 'src/*/index.ts', 'docs/[a-c]*.md', '.github/workflows/*.yml', 'x?z'];
+    const paths = ['deploy/prod/app.yaml', 'deploy/app.yaml', 'app.yaml', 'sub/app.yaml', 'main.tf', 'infra/main.tf', 'a/testdata/f', 'testdata/f', 'a/x', 'b/x', 'c/x', 'src/core/index.ts', 'src/a/b/index.ts', 'docs/b1.md', 'docs/z.md', '.github/workflows/ci.yml', 'xyz', 'dir/xyz', 'deploy'];
+    for (const g of globs) {
+      const reference = compileGlob(g);
+      const fast = compilePathGlob(g);
+      for (const p of paths) expect({ g, p, m: fast.matches(p) }).toEqual({ g, p, m: reference.matches(p) });
+    }
   });
 });
