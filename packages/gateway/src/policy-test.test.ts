@@ -35,7 +35,8 @@ describe('pushgate policy test', () => {
     const failures = report.results.filter((r) => !r.passed).map((r) => `${r.name}: ${r.problems.join('; ')}`);
     expect(failures).toEqual([]);
     expect(report.passed).toBeGreaterThanOrEqual(30);
-  });
+    // Every fixture is built and every case inspected for real: minutes on a busy two-core machine.
+  }, 600_000);
 
   it('reports a wrong expectation: FAIL, what differed, "0 passed, 1 failed", exit 1, and JUnit XML', async () => {
     const cases = join(work, 'wrong.yaml');
