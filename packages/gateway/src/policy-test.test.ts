@@ -70,7 +70,7 @@ describe('pushgate policy test', () => {
     expect(xml).toContain('<failure message="outcome: expected allow, got deny">');
   });
 
-  it('reports a case that needs --force as wrong', async () => {
+  it('reports a case that needs --force, or names a revision the fixture lacks, as failed', async () => {
     const cases = join(work, 'unforced.yaml');
     await writeFile(
       cases,
@@ -84,12 +84,20 @@ describe('pushgate policy test', () => {
         '    push: [{ ref: refs/heads/topic, new: v2 }]',
         '    identity: { sub: alice }',
         '    expect: { outcome: allow }',
+        '  - name: a revision the fixture lacks',
+        `    policy: ${join(FIXTURES, 'policy/precedence.yaml')}`,
+        '    fixture: force-push',
+        '    upstream: { refs: {} }',
+        '    push: [{ ref: refs/heads/topic, new: no-such-commit }]',
+        '    identity: { sub: alice }',
+        '    expect: { outcome: allow }',
         '',
       ].join('\n'),
     );
     const report = await runPolicyCases(cases);
-    expect(report.failed).toBe(1);
+    expect(report.failed).toBe(2);
     expect(report.results[0].problems).toEqual(['refs/heads/topic is not a fast-forward: git push needs --force (set force: true)']);
+    expect(report.results[1].problems).toEqual([expect.stringMatching(/^POLICY_TEST_BAD_REVISION: no-such-commit names no object in /)]);
   });
 });
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { ZERO_OID, type Identity, type Oid, type RefUpdate } from '@pushgate/core';
+import { ZERO_OID, isPushgateError, type Identity, type Oid, type RefUpdate } from '@pushgate/core';
 import type { ChangeSet } from '@pushgate/changes';
 import { FixtureRepos, type BuiltRepo } from '@pushgate/fixture-repos';
 import { PolicyConfigError, compilePolicy, evaluate, parsePolicyConfig, renderDecision, scanContent, type CompiledPolicy, type Decision } from '@pushgate/policy';
@@ -198,7 +198,7 @@ export async function runPolicyCases(file: string, options: RunPolicyCasesOption
         try {
           result = await runCase(c, { repos, policy: await policyOf(c.policy), workDir: join(root, `case-${i + 1}`), defaults: cases.defaults ?? {} });
         } catch (e) {
-          result = { name: c.name, passed: false, rules: [], problems: [e instanceof Error ? e.message : String(e)], durationMs: 0, refLines: [], remoteLines: [] };
+          result = { name: c.name, passed: false, rules: [], problems: [isPushgateError(e) ? e.clientMessage() : e instanceof Error ? e.message : String(e)], durationMs: 0, refLines: [], remoteLines: [] };
         }
         result = { ...result, durationMs: Math.round(performance.now() - started) };
       }
