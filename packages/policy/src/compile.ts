@@ -5,8 +5,8 @@
  * (MAX_PATTERN_INPUT), so no commit message or email can make a rule slow.
  */
 import { RE2JS } from 're2js';
-import { PushgateError } from '@pushgate/core';
 import { PolicyConfigSchema, describePolicyIssue, type PolicyConditions, type PolicyConfig, type PolicyConfigInput, type PolicyRule } from './config';
+import { PolicyConfigError } from './errors';
 import { compileNameGlob, type NameGlob } from './globs';
 import { compileGlob, createSecretScanner, type PathGlob, type SecretScanner } from './secrets/index';
 import type { Approvers } from './types';
@@ -17,18 +17,6 @@ import type { Approvers } from './types';
  * tickets are); RE2 is linear, so this bounds the cost of a rule per commit, not its correctness.
  */
 export const MAX_PATTERN_INPUT = 64 * 1024;
-
-/** Codes of PolicyConfigError. */
-export type PolicyConfigErrorCode =
-  /** The `policy:` section does not parse: an unknown key, a hold without approvers, an id used twice, a pattern that does not compile. */
-  'POLICY_CONFIG_INVALID';
-
-/** The policy configuration cannot be used; `data.errors` names each problem by rule id and key. */
-export class PolicyConfigError extends PushgateError<PolicyConfigErrorCode, { readonly errors: readonly string[] }> {
-  constructor(errors: readonly string[]) {
-    super('POLICY_CONFIG_INVALID', `policy configuration is invalid: ${errors.join('; ')}`, { data: { errors }, delivery: { kind: 'http', status: 500 } });
-  }
-}
 
 /** Compiled `require`/`forbid` patterns. */
 export interface CompiledMatch {

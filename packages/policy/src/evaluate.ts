@@ -306,13 +306,13 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
   switch (name) {
     case 'forcePush':
       if (w.forcePush !== true) return undefined;
-      return ref.kind === 'update' && !ref.fastForward ? [{ condition: name, ...at, commit: ref.newOid, message: `force-push to ${ref.ref} (${short(ref.oldOid)} is not an ancestor of ${short(ref.newOid)})` }] : [];
+      return ref.kind === 'update' && !ref.fastForward ? [{ condition: name, ...at, message: `force-push to ${ref.ref} (${short(ref.oldOid)} is not an ancestor of ${short(ref.newOid)})` }] : [];
     case 'deletion':
       if (w.deletion !== true) return undefined;
       return ref.kind === 'delete' ? [{ condition: name, ...at, message: `deletes ${ref.ref}` }] : [];
     case 'creation':
       if (w.creation !== true) return undefined;
-      return ref.kind === 'create' ? [{ condition: name, ...at, commit: ref.newOid, message: `creates ${ref.ref}` }] : [];
+      return ref.kind === 'create' ? [{ condition: name, ...at, message: `creates ${ref.ref} at ${short(ref.newOid)}` }] : [];
     case 'tag': {
       if (w.tag === undefined || w.tag === false) return undefined;
       if (ref.category !== 'tag') return [];
