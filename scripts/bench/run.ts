@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { BENCHMARKS_PATH, ROOT, formatGoalValue, goalCell, load, machine, readGoals, type Goal } from './common';
 import { HISTORY_HINT, HISTORY_OPTIONS, historyArgs, historySource, shownHistoryArgs } from './history';
 
-const BENCHES = ['clone', 'pack', 'push', 'memory'] as const;
+const BENCHES = ['clone', 'pack', 'push', 'memory', 'policy'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -58,7 +58,7 @@ if (runs !== undefined && !(Number.isInteger(runs) && runs > 0)) throw new Error
 const log = (s: string): void => void process.stderr.write(`${s}\n`);
 const source = historySource(values);
 /** The benchmarks that measure the public history when given one. */
-const WITH_HISTORY: readonly Bench[] = ['pack', 'push', 'memory'];
+const WITH_HISTORY: readonly Bench[] = ['pack', 'push', 'memory', 'policy'];
 
 /** The arguments each benchmark runs with, the public history's aside; what the header quotes. */
 function argsOf(bench: Bench): string[] {
@@ -78,6 +78,8 @@ function argsOf(bench: Bench): string[] {
     }
     case 'memory':
       return [...write];
+    case 'policy':
+      return ['--runs', String(runs ?? (values.quick ? 1 : 3)), ...write];
   }
 }
 
@@ -107,6 +109,7 @@ async function goalsTable(): Promise<string> {
     'gateway peak RSS',
     'a one-commit push made while',
     'one-commit push, time added',
+    'policy time',
   ];
   const rank = (g: Goal) => {
     const i = order.findIndex((o) => g.what.startsWith(o));
