@@ -194,6 +194,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   ctx.metrics.bytesOut.inc({ route: routeLabel }, bytesOut);
   if (error instanceof UpstreamError) ctx.metrics.upstreamErrors.inc({ upstream: error.data?.upstream ?? 'unknown', code: error.code });
   if (isPushgateError(error) && error.code.startsWith('AUTH_')) ctx.metrics.authFailures.inc({ code: error.code });
+  if (settlement?.decision !== undefined) ctx.metrics.policyDecisions.inc({ decision: settlement.decision.kind });
 
   const fields = {
     method,

@@ -8,9 +8,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomInt } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { stringify } from 'yaml';
+import { issueToken } from '@pushgate/auth';
+import type { Decision, Reason as PolicyReason } from '@pushgate/policy';
 import { listAuditEvents, type AuditEventRecord } from '@pushgate/store';
 import { testDatabases, type TestDatabase } from '@pushgate/store/testing';
+import { createGitEnv, startGitUpstream, type GitEnv, type GitUpstream } from '@pushgate/testkit';
+import { loadConfig } from './config';
+import { createGateway, type Gateway } from './gateway';
+import { NO_RULES, type PushPolicy } from './policy';
 import { startHarness, type Harness } from './testing/harness';
 
 const backends = await testDatabases();
@@ -301,5 +311,111 @@ describe.each(backends.map((db) => [db.name, db] as const))('policy through the 
   });
   it.each(scenarios.filter((s) => db.name === 'pglite' || s.both).map((s) => [s.name, s] as const))('%s', async (_name, s) => {
     await s.run(t);
+  });
+});
+
+/**
+ * The settle step with a policy handed to the gateway (GatewayDeps.policy): a scan that fails
+ * refuses the push (never fail open), and the answers of a push that asked for no progress
+ * (`--quiet`), which the gateway gives in one piece rather than streamed.
+ */
+describe('the policy step with an injected policy', () => {
+  let dir: string;
+  let upstream: GitUpstream;
+  let git: GitEnv;
+  let gateway: Gateway;
+  let work: string;
+  let repo: string;
+  const logs: string[] = [];
+  let next: { scan: 'fail' } | { decide: Decision } = { decide: { kind: 'allow', reasons: [] } };
+  const policy: PushPolicy = {
+    scan: async (changeSet, content) => {
+      if ('scan' in next) throw new Error('read failed: the object store went away');
+      return NO_RULES.scan(changeSet, content);
+    },
+    evaluate: () => ('decide' in next ? next.decide : { kind: 'allow', reasons: [] }),
+  };
+  const dryRun: PolicyReason = { rule: 'no-logs', mode: 'evaluate', outcome: 'deny', condition: 'extensions', message: 'adds build.log' };
+  const upstreamMain = async () => (await git.gitOk(['--git-dir', repo, 'rev-parse', 'main'])).stdout.trim();
+  let pushes = 0;
+  const push = async (args: readonly string[]) => {
+    const requestId = `injected-${++pushes}`;
+    const r = await git.git(['-c', `http.extraHeader=X-Request-Id: ${requestId}`, 'push', ...args], { cwd: work });
+    await gateway.idle();
+    const row = (await listAuditEvents(gateway.database, { requestId })).find((e) => e.kind === 'http.request' && (e.detail as { method?: string } | null)?.method === 'POST');
+    if (row === undefined) throw new Error(`no audit row for the push: ${r.stderr}`);
+    return { ...r, row };
+  };
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'pushgate-policy-step-'));
+    const secret = `upstream-${randomInt(1e9)}-${randomInt(1e9)}`;
+    upstream = await startGitUpstream({ auth: { username: 'x-access-token', password: secret } });
+    git = await createGitEnv();
+    repo = await upstream.createRepo('step/app.git', { initialCommit: true });
+    const configPath = join(dir, 'pushgate.yaml');
+    await writeFile(
+      configPath,
+      stringify({
+        listen: { host: '127.0.0.1', port: 0 },
+        publicUrl: 'http://pushgate.test',
+        dataDir: './data',
+        upstreams: [{ name: 'local', url: upstream.url, username: 'x-access-token', passwordEnv: 'STEP_UPSTREAM_TOKEN' }],
+      }),
+    );
+    const config = await loadConfig(configPath, { env: { STEP_UPSTREAM_TOKEN: secret } });
+    const logStream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        logs.push(chunk.toString('utf8'));
+        done();
+      },
+    });
+    gateway = await createGateway(config, { logStream, policy });
+    const address = await gateway.listen();
+    const token = await issueToken(gateway.signingKeys, { issuer: config.auth.gateway.issuer, audience: config.auth.gateway.audience, sub: 'alice', agentClaim: 'agent', ttl: '1h' });
+    const remote = new URL(`${address.url}/local/step/app.git`);
+    remote.username = 'x';
+    remote.password = token;
+    work = join(git.dir, 'work');
+    await git.gitOk(['clone', '-q', remote.toString(), work]);
+  }, 60_000);
+  afterAll(async () => {
+    await gateway?.close();
+    await upstream?.close();
+    await git?.cleanup();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('refuses a push whose content cannot be scanned, saying so, and relays nothing', async () => {
+    const before = await upstreamMain();
+    await git.commitFiles(work, { 'a.txt': 'a\n' }, 'a');
+    next = { scan: 'fail' };
+    const p = await push(['origin', 'HEAD:main']);
+    expect(p.code).not.toBe(0);
+    expect(p.stderr).toMatch(/! \[remote rejected\] HEAD -> main \(PUSH_POLICY_FAILED: the push's content could not be scanned for policy/);
+    expect(p.stderr).toContain('nothing was sent to the upstream');
+    expect(await upstreamMain()).toBe(before);
+    expect(p.row.outcome).toBe('error');
+    expect((p.row.detail as { error: { code: string } }).error.code).toBe('PUSH_POLICY_FAILED');
+    expect(logs.join('')).toContain('scanning a push for policy failed');
+  });
+
+  it('answers a quiet push in one piece: dry-run notes before the upstream answer, a denial per ref', async () => {
+    next = { decide: { kind: 'allow', reasons: [dryRun] } };
+    const tip = await git.commitFiles(work, { 'build.log': 'ok\n' }, 'log');
+    const allowed = await push(['--quiet', 'origin', 'HEAD:main']);
+    expect(allowed.code).toBe(0);
+    expect(allowed.stderr).toContain('remote: [evaluate] rule no-logs would deny: adds build.log');
+    expect(await upstreamMain()).toBe(tip);
+    expect(allowed.row.outcome).toBe('ok');
+
+    next = { decide: { kind: 'deny', reasons: [{ ...dryRun, mode: 'enforce', ref: 'refs/heads/main' }] } };
+    await git.commitFiles(work, { 'build.log': 'again\n' }, 'log again');
+    const denied = await push(['--quiet', 'origin', 'HEAD:main', 'HEAD:refs/heads/other']);
+    expect(denied.code).not.toBe(0);
+    expect(denied.stderr).toContain('! [remote rejected] HEAD -> main (denied by policy rule no-logs)');
+    expect(denied.stderr).toMatch(/! \[remote rejected\] HEAD -> other \(denied with the rest of the push/);
+    expect(await upstreamMain()).toBe(tip);
+    expect(denied.row.outcome).toBe('denied');
   });
 });

@@ -182,13 +182,17 @@ export async function serveReceivePack(call: GitCall, deps: PushDeps): Promise<G
   }
 }
 
-/** `head` then `rest`, as one stream; a failure of `rest` fails it. */
+/** `head` then `rest`, as one stream; a failure of `rest` fails it, and its end (or a cut) ends `rest`. */
 function prefixed(head: readonly Buffer[], rest: Readable): Readable {
   async function* both(): AsyncGenerator<Buffer> {
     yield* head;
     yield* rest;
   }
-  return Readable.from(both(), { objectMode: false });
+  const out = Readable.from(both(), { objectMode: false });
+  // Cut before `rest` was reached, the generator never touches it: `rest` must still close, or
+  // the spool would stay and the upstream's report would never settle.
+  out.once('close', () => rest.destroy());
+  return out;
 }
 
 /** Inspect → decide → settle (relay, or stop here). Never throws: anything that stops the push is `refused` or `decided`. */
