@@ -141,11 +141,11 @@ describe('scanContent on a real push', () => {
 
 describe('conditions', () => {
   const table: ReadonlyArray<readonly [string, Record<string, unknown>, string[]]> = [
-    ['forcePush', { when: { forcePush: true } }, ['refs/heads/rewrite rewrite -']],
+    ['forcePush', { when: { forcePush: true } }, ['refs/heads/rewrite - -']],
     ['forcePush: a fast-forward is not', { refs: ['refs/heads/main'], when: { forcePush: true } }, []],
     ['deletion', { when: { deletion: true } }, ['refs/heads/old - -']],
     ['deletion: an update is not', { refs: ['refs/heads/main'], when: { deletion: true } }, []],
-    ['creation', { when: { creation: true } }, ['refs/heads/topic side -', 'refs/heads/feature signed -', 'refs/tags/v1 merge -']],
+    ['creation', { when: { creation: true } }, ['refs/heads/topic - -', 'refs/heads/feature - -', 'refs/tags/v1 - -']],
     ['creation: an update is not', { refs: ['refs/heads/main'], when: { creation: true } }, []],
     ['tag: any change', { when: { tag: true } }, ['refs/tags/v0 - -', 'refs/tags/v1 - -']],
     ['tag: move', { when: { tag: ['move'] } }, ['refs/tags/v0 - -']],
@@ -181,7 +181,7 @@ describe('conditions', () => {
     ['unscannable', { when: { unscannable: true } }, ['refs/heads/main files assets/logo.png']],
     ['unscannable: other reasons', { when: { unscannable: ['too-large', 'budget-exhausted'] } }, []],
     ['all conditions must hold', { when: { merges: true, forcePush: true } }, []],
-    ['all conditions hold: both reported', { refs: ['refs/heads/rewrite'], when: { unsigned: true, forcePush: true } }, ['refs/heads/rewrite rewrite -', 'refs/heads/rewrite rewrite -']],
+    ['all conditions hold: both reported', { refs: ['refs/heads/rewrite'], when: { unsigned: true, forcePush: true } }, ['refs/heads/rewrite - -', 'refs/heads/rewrite rewrite -']],
   ];
   it.each(table)('%s', (_name, rule, expected) => {
     expect(run(rule)).toEqual(expected);

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { PolicyConfigError, compilePolicy } from './compile';
+import { compilePolicy } from './compile';
+import { PolicyConfigError } from './errors';
 import { PolicyConfigSchema, describePolicyIssue, parsePolicyConfig } from './config';
 
 const errorsOf = (raw: unknown): readonly string[] => {

@@ -16,7 +16,7 @@ import type { AddedContent, BlobContent, BlobSite, ChangeSet, FileChange, MergeC
 import type { Oid } from '@pushgate/core';
 import { asCompiled, type CompiledPolicy } from './compile';
 import type { PolicyConfig, PolicyConfigInput } from './config';
-import type { SecretFinding, SecretScanner } from './secrets/index';
+import type { SecretFinding } from './secrets/index';
 import type { ContentFindings, SecretHit, Unscanned } from './types';
 
 /** What scanContent reads content through (ChangeContent of @pushgate/changes provides it). */

@@ -1,7 +1,7 @@
 /**
  * Why a policy configuration cannot be used. These are raised when the configuration is loaded,
- * never while a push is judged: a scanner that cannot be built must stop the gateway from starting
- * rather than let pushes through unscanned.
+ * never while a push is judged (a push's decision is a value, never an error): a scanner or a rule
+ * that cannot be built must stop the gateway from starting rather than let pushes through unjudged.
  */
 import { PushgateError } from '@pushgate/core';
 
@@ -27,5 +27,17 @@ export interface SecretsConfigErrorData {
 export class SecretsConfigError extends PushgateError<SecretsConfigErrorCode, SecretsConfigErrorData> {
   constructor(code: SecretsConfigErrorCode, message: string, data: SecretsConfigErrorData, cause?: unknown) {
     super(code, message, { data, cause, delivery: { kind: 'http', status: 500 } });
+  }
+}
+
+/** Codes of PolicyConfigError. */
+export type PolicyConfigErrorCode =
+  /** The `policy:` section does not parse: an unknown key, a hold without approvers, an id used twice, a pattern that does not compile. */
+  'POLICY_CONFIG_INVALID';
+
+/** The policy configuration cannot be used; `data.errors` names each problem by rule id and key. */
+export class PolicyConfigError extends PushgateError<PolicyConfigErrorCode, { readonly errors: readonly string[] }> {
+  constructor(errors: readonly string[]) {
+    super('POLICY_CONFIG_INVALID', `policy configuration is invalid: ${errors.join('; ')}`, { data: { errors }, delivery: { kind: 'http', status: 500 } });
   }
 }

@@ -125,3 +125,26 @@ describe('evaluate: scopes', () => {
     expect(d.reasons.map((r) => `${r.ref} ${r.message}`)).toEqual([`refs/heads/a author dev@acme.com is not the pusher (other@acme.com)`, `refs/heads/a committer dev@acme.com is not the pusher (other@acme.com)`]);
   });
 });
+
+describe('evaluate: cost', () => {
+  it('judges a push of 2,000 commits and 10,000 file changes against 20 rules without blowing up (a guard against quadratic work, not a benchmark)', () => {
+    const commits = Array.from({ length: 2000 }, (_, i) =>
+      commit(`k${i}`, { files: Array.from({ length: 5 }, (_, j) => ({ status: 'added' as const, new: side(`src/m${i % 50}/f${i}-${j}.ts`, 100 + j) })) }),
+    );
+    const cs = changeSet([update('refs/heads/main', commits)], commits);
+    const rules = Array.from({ length: 20 }, (_, i) => ({
+      id: `r${i}`,
+      action: 'deny' as const,
+      mode: 'evaluate' as const,
+      paths: [`src/m${i}/**`],
+      when: i % 2 === 0 ? { fileSizeOver: 102, message: { forbid: '^commit' } } : { extensions: ['ts'], authorEmail: { require: '@acme\\.com$' } },
+    }));
+    const policy = compilePolicy({ rules });
+    const started = performance.now();
+    const d = evaluate(input(cs), policy);
+    const ms = performance.now() - started;
+    expect(d.kind).toBe('allow');
+    expect(d.reasons.length).toBeGreaterThan(0);
+    expect(ms).toBeLessThan(4_000);
+  });
+});

@@ -58,9 +58,29 @@ export function evaluate(input: PolicyInput, policy: PolicyConfigInput | PolicyC
   const compiled = asCompiled(policy);
   const commits = new Map(input.changeSet.commits.map((c) => [c.oid, c]));
   const repo = repoName(input.upstream, input.repo);
+  const push: PushIndex = { commits, files: memo((c: CommitChange) => c.files.toArray()), net: memo((r: RefChange) => (r.kind !== 'delete' && r.net.kind === 'files' ? r.net.files.toArray() : [])) };
   const reasons: Reason[] = [];
-  for (const rule of compiled.rules) reasons.push(...judgeRule(rule, input, commits, repo));
+  for (const rule of compiled.rules) reasons.push(...judgeRule(rule, input, push, repo));
   return decide(reasons);
+}
+
+/** What every rule reads of the push, made once per evaluation (file lists are built on each read otherwise). */
+interface PushIndex {
+  readonly commits: ReadonlyMap<Oid, CommitChange>;
+  files(commit: CommitChange): readonly FileChange[];
+  net(ref: RefChange): readonly FileChange[];
+}
+
+function memo<K extends object, V>(make: (key: K) => V): (key: K) => V {
+  const cache = new WeakMap<K, V>();
+  return (key) => {
+    let v = cache.get(key);
+    if (v === undefined) {
+      v = make(key);
+      cache.set(key, v);
+    }
+    return v;
+  };
 }
 
 /** `<upstream>/<repo path>`, without a leading `/` or a trailing `.git`: what `repos` globs match. */
@@ -79,7 +99,7 @@ export function decide(reasons: readonly Reason[]): Decision {
   return { kind: 'hold', reasons, approvers: [...byRule.values()] };
 }
 
-function judgeRule(rule: CompiledRule, input: PolicyInput, commits: ReadonlyMap<Oid, CommitChange>, repo: string): Reason[] {
+function judgeRule(rule: CompiledRule, input: PolicyInput, push: PushIndex, repo: string): Reason[] {
   if (rule.repos && !rule.repos.some((g) => g.matches(repo))) return [];
   if (rule.actors && !actorMatches(rule.actors, input.identity)) return [];
   if (rule.pushOptions && !input.pushOptions.some((o) => rule.pushOptions?.some((g) => g.matches(o) || g.matches(optionKey(o))))) return [];
@@ -89,7 +109,7 @@ function judgeRule(rule: CompiledRule, input: PolicyInput, commits: ReadonlyMap<
   const seen = new Set<string>();
   for (const ref of input.changeSet.refs) {
     if (rule.refs && !rule.refs.some((g) => g.matches(ref.ref))) continue;
-    const ctx = refContext(rule, ref, commits);
+    const ctx = refContext(rule, ref, push);
     if (rule.paths && ctx.pathHits.length === 0) continue;
     const findings = conditionsOf(rule, ctx, input);
     if (findings === undefined) continue;
@@ -148,28 +168,28 @@ function exemptionMatches(e: CompiledActors, id: Identity): boolean {
   return id.groups.some((g) => e.groups?.has(g) === true);
 }
 
-function refContext(rule: CompiledRule, ref: RefChange, commits: ReadonlyMap<Oid, CommitChange>): RefContext {
-  const own = ref.kind === 'delete' ? [] : ref.commits.flatMap((oid) => commits.get(oid) ?? []);
+function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefContext {
+  const own = ref.kind === 'delete' ? [] : ref.commits.flatMap((oid) => push.commits.get(oid) ?? []);
   const paths = rule.paths;
   const inScope = (path: string): boolean => paths === undefined || paths.some((g) => g.matches(path));
-  const net = ref.kind !== 'delete' && ref.net.kind === 'files' ? ref.net.files.toArray() : [];
+  const net = push.net(ref);
   if (paths === undefined) {
     return {
       ref,
       commits: new Set(own.map((c) => c.oid)),
       scoped: own,
-      files: (c) => c.files.toArray(),
+      files: (c) => push.files(c),
       inScope,
       pathHits: [],
       netPaths: net.flatMap((f) => sidePaths(f)),
     };
   }
   const touches = (f: FileChange): boolean => sidePaths(f).some(inScope);
-  const filesByCommit = new Map<Oid, FileChange[]>();
+  const filesByCommit = new Map<Oid, readonly FileChange[]>();
   const hits: Finding[] = [];
   const hitPaths = new Set<string>();
   for (const c of own) {
-    const files = c.files.toArray().filter(touches);
+    const files = push.files(c).filter(touches);
     const hitHere = new Set<string>();
     for (const f of files) {
       const path = sidePaths(f).find(inScope) ?? sidePaths(f)[0];
@@ -286,13 +306,13 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
   switch (name) {
     case 'forcePush':
       if (w.forcePush !== true) return undefined;
-      return ref.kind === 'update' && !ref.fastForward ? [{ condition: name, ...at, commit: ref.newOid, message: `force-push to ${ref.ref} (${short(ref.oldOid)} is not an ancestor of ${short(ref.newOid)})` }] : [];
+      return ref.kind === 'update' && !ref.fastForward ? [{ condition: name, ...at, message: `force-push to ${ref.ref} (${short(ref.oldOid)} is not an ancestor of ${short(ref.newOid)})` }] : [];
     case 'deletion':
       if (w.deletion !== true) return undefined;
       return ref.kind === 'delete' ? [{ condition: name, ...at, message: `deletes ${ref.ref}` }] : [];
     case 'creation':
       if (w.creation !== true) return undefined;
-      return ref.kind === 'create' ? [{ condition: name, ...at, commit: ref.newOid, message: `creates ${ref.ref}` }] : [];
+      return ref.kind === 'create' ? [{ condition: name, ...at, message: `creates ${ref.ref} at ${short(ref.newOid)}` }] : [];
     case 'tag': {
       if (w.tag === undefined || w.tag === false) return undefined;
       if (ref.category !== 'tag') return [];

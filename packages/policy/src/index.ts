@@ -1,6 +1,6 @@
 /** @pushgate/policy: what a push may contain — the rules, the content scan and the decision. */
 export * from './secrets/index';
-export { SecretsConfigError, type SecretsConfigErrorCode, type SecretsConfigErrorData } from './errors';
+export { PolicyConfigError, SecretsConfigError, type PolicyConfigErrorCode, type SecretsConfigErrorCode, type SecretsConfigErrorData } from './errors';
 export type { Approvers, ContentFindings, Decision, PolicyInput, Reason, ReasonSource, RuleAction, RuleMode, SecretHit, Unscanned } from './types';
 export {
   ActorsSchema,
@@ -27,14 +27,13 @@ export { compileNameGlob, type GlobSegments, type NameGlob } from './globs';
 export {
   CompiledPolicy,
   MAX_PATTERN_INPUT,
-  PolicyConfigError,
+  compilePathGlob,
   compilePattern,
   compilePolicy,
   type CompiledActors,
   type CompiledMatch,
   type CompiledPattern,
   type CompiledRule,
-  type PolicyConfigErrorCode,
 } from './compile';
 export { MAX_REASONS_PER_RULE, decide, describeFileChange, describeRefChange, evaluate, formatBytes, repoName } from './evaluate';
 export { scanContent, type ContentSource, type ScanContentInput } from './content';

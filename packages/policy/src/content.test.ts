@@ -1,0 +1,104 @@
+/**
+ * scanContent's decisions that a real push rarely shows: a diff skipped (fail closed), the path
+ * allowlist applied per site, content the upstream already has, a merge's own lines, and no
+ * reading at all when no rule needs content. The content source is a stand-in.
+ */
+import { describe, expect, it } from '@jest/globals';
+import type { AddedContent, BlobContent, FileChange, MergeChange, MergeContent, NewBlob } from '@pushgate/changes';
+import type { Oid } from '@pushgate/core';
+import { changeSet, commit, oid, side } from './changeset.test-support';
+import { scanContent, type ContentSource } from './content';
+import type { PolicyConfigInput } from './config';
+import { Rng, checksummedToken } from './secrets/corpus.test-support';
+
+const SECRET = checksummedToken(new Rng(7), 'ghp_');
+const SECRETS_RULE: PolicyConfigInput = { rules: [{ id: 's', when: { secrets: true }, action: 'deny' }] };
+
+/** A content source over fixed blobs and added lines, counting what is read. */
+function source(o: { blobs: Record<string, BlobContent>; sites: Record<string, Array<{ commit: string; path: string }>>; added?: Record<string, AddedContent>; inUpstream?: string[]; merge?: MergeContent }) {
+  const reads: string[] = [];
+  const src: ContentSource = {
+    newBlobs: (): NewBlob[] =>
+      Object.keys(o.blobs).map((k) => ({ oid: oid(k), size: 10, kind: 'regular', inUpstream: o.inUpstream?.includes(k) ?? false, sites: o.sites[k].map((s) => ({ commit: oid(s.commit), path: s.path })) })),
+    blob: async (id: Oid) => {
+      const k = Object.keys(o.blobs).find((x) => oid(x) === id) ?? '';
+      reads.push(`blob ${k}`);
+      return o.blobs[k];
+    },
+    change: (c: Oid, path: string): FileChange => ({ status: 'added', new: { ...side(path), oid: oid(`${c}:${path}`) } }),
+    addedLinesOf: async (f: FileChange) => {
+      const path = f.status === 'deleted' ? f.old.path : f.new.path;
+      reads.push(`added ${path}`);
+      return o.added?.[path] ?? { kind: 'none' };
+    },
+    mergeContentOf: async (_m: MergeChange) => o.merge ?? { kind: 'none' },
+  };
+  return { src, reads };
+}
+
+const text = (s: string): BlobContent => ({ kind: 'text', data: Buffer.from(s) });
+const lines = (...n: number[]): AddedContent => ({ kind: 'text', coarse: false, lines: n.map((line) => ({ line, text: '' })) });
+const cs = changeSet([], [commit('c1'), commit('c2')]);
+
+describe('scanContent', () => {
+  it('keeps a finding only for the sites that add its line', async () => {
+    const { src } = source({
+      blobs: { b: text(`one\ntoken = "${SECRET}"\n`) },
+      sites: { b: [{ commit: 'c1', path: 'a.txt' }, { commit: 'c2', path: 'b.txt' }] },
+      added: { 'a.txt': lines(1, 2), 'b.txt': lines(1) },
+    });
+    const found = await scanContent({ changeSet: cs, content: src, policy: SECRETS_RULE });
+    expect(found.secrets.map((h) => `${h.path}:${h.line}`)).toEqual(['a.txt:2']);
+  });
+
+  it('fails closed: a site whose added lines are unknown keeps every finding', async () => {
+    const { src } = source({
+      blobs: { b: text(`token = "${SECRET}"\n`) },
+      sites: { b: [{ commit: 'c1', path: 'a.txt' }, { commit: 'c2', path: 'b.txt' }] },
+      added: { 'a.txt': { kind: 'skipped', reason: 'budget-exhausted', detail: 'spent' }, 'b.txt': { kind: 'binary' } },
+    });
+    const found = await scanContent({ changeSet: cs, content: src, policy: SECRETS_RULE });
+    expect(found.secrets.map((h) => h.path)).toEqual(['a.txt', 'b.txt']);
+  });
+
+  it('applies allow.paths per site, and does not read a blob every site of which is allowlisted', async () => {
+    const { src, reads } = source({
+      blobs: { b: text(`token = "${SECRET}"\n`), t: text(`token = "${SECRET}"\n`) },
+      sites: { b: [{ commit: 'c1', path: 'testdata/a.txt' }, { commit: 'c2', path: 'src/a.txt' }], t: [{ commit: 'c1', path: 'testdata/b.txt' }] },
+      added: { 'src/a.txt': lines(1) },
+    });
+    const found = await scanContent({ changeSet: cs, content: src, policy: { ...SECRETS_RULE, secrets: { allow: { paths: ['testdata/**'] } } } });
+    expect(found.secrets.map((h) => h.path)).toEqual(['src/a.txt']);
+    expect(reads).toEqual(['blob b', 'added src/a.txt']);
+  });
+
+  it('skips content the upstream already has', async () => {
+    const { src, reads } = source({ blobs: { b: text(`token = "${SECRET}"\n`) }, sites: { b: [{ commit: 'c1', path: 'a.txt' }] }, inUpstream: ['b'] });
+    expect((await scanContent({ changeSet: cs, content: src, policy: SECRETS_RULE })).secrets).toEqual([]);
+    expect(reads).toEqual([]);
+  });
+
+  it('reports binary, too-large and over-budget content as unscanned, per site', async () => {
+    const { src } = source({
+      blobs: { bin: { kind: 'binary', size: 3 }, big: { kind: 'skipped', reason: 'too-large', detail: '20 MB' } },
+      sites: { bin: [{ commit: 'c1', path: 'a.png' }, { commit: 'c2', path: 'b.png' }], big: [{ commit: 'c1', path: 'dump.sql' }] },
+    });
+    const found = await scanContent({ changeSet: cs, content: src, policy: { rules: [{ id: 'u', when: { unscannable: true }, action: 'deny' }] } });
+    expect(found.unscanned.map((u) => `${u.path} ${u.reason}`)).toEqual(['a.png binary', 'b.png binary', 'dump.sql too-large']);
+  });
+
+  it("scans a merge's own lines (an evil merge), numbered in the result", async () => {
+    const merge = commit('m', { merge: true });
+    const withMerge = changeSet([], [{ ...merge, merge: { kind: 'merge', introduced: [{ path: 'README.md', result: side('README.md'), parents: [side('README.md', 1, 'p1'), side('README.md', 1, 'p2')] }] } }]);
+    const { src } = source({ blobs: {}, sites: {}, merge: { kind: 'text', coarse: false, introducedLines: [{ line: 12, text: 'ok' }, { line: 40, text: `token: ${SECRET}` }] } });
+    const found = await scanContent({ changeSet: withMerge, content: src, policy: SECRETS_RULE });
+    expect(found.secrets.map((h) => `${h.commit === merge.oid} ${h.path}:${h.line} ${h.masked}`)).toEqual(['true README.md:40 ghp_****']);
+  });
+
+  it('reads nothing when no enforce or evaluate rule needs content', async () => {
+    const { src, reads } = source({ blobs: { b: text(`token = "${SECRET}"\n`) }, sites: { b: [{ commit: 'c1', path: 'a.txt' }] } });
+    const policy: PolicyConfigInput = { rules: [{ id: 'off', when: { secrets: true }, action: 'deny', mode: 'off' }, { id: 'f', when: { forcePush: true }, action: 'deny' }] };
+    expect(await scanContent({ changeSet: cs, content: src, policy })).toEqual({ secrets: [], unscanned: [], scannedBytes: 0, durationMs: 0 });
+    expect(reads).toEqual([]);
+  });
+});
