@@ -1,6 +1,7 @@
 /**
- * The composition root: builds the gateway from its config — masker, logger, database and
- * migrations, signing key and authenticator, upstream clients, audit recorder, metrics, HTTP app —
+ * The composition root: builds the gateway from its config — policy (compiled first, so a rule
+ * that cannot work stops the start), masker, logger, database and migrations, signing key and
+ * authenticator, upstream clients, audit recorder, metrics, HTTP app —
  * and owns the server's lifecycle, including a graceful shutdown that stops accepting, lets
  * in-flight requests finish (up to a deadline), waits for their audit records, and closes the
  * database.
