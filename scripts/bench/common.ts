@@ -1,20 +1,15 @@
 /**
  * What the benchmark scripts share: medians, a process's memory from /proc, a throw-away
- * PostgreSQL database for a gateway's audit store, a one-line description of the machine, and
- * replacing one `## ` section of docs/BENCHMARKS.md while leaving the others alone.
+ * PostgreSQL database for a gateway's audit store, a one-line description of the machine; and,
+ * from page.ts, writing the page.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-/** The repository root. */
-export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-/** The page every benchmark writes its section of. */
-export const BENCHMARKS_PATH = join(ROOT, 'docs', 'BENCHMARKS.md');
+export { BENCHMARKS_PATH, RESULTS_DIR, ROOT, goalCell, formatGoalValue, readGoals, writeGoals, writeSection, type Goal } from './page';
+
 export const MB = 1024 * 1024;
 
 /**
@@ -99,18 +94,4 @@ export async function dropDatabase(db: BenchDatabase): Promise<void> {
 /** The gateway config's `database` key for `db` (absent: the embedded store in the data directory). */
 export function databaseConfig(db: BenchDatabase): Record<string, unknown> {
   return db.kind === 'postgres' ? { database: { url: db.url } } : {};
-}
-
-/** Replaces the section starting with `heading` (up to the next `## `) in docs/BENCHMARKS.md, or appends it. */
-export async function writeSection(heading: string, section: string): Promise<void> {
-  const existing = existsSync(BENCHMARKS_PATH) ? await readFile(BENCHMARKS_PATH, 'utf8') : '# Benchmarks\n';
-  const body = section.endsWith('\n') ? section : `${section}\n`;
-  const start = existing.indexOf(`${heading}\n`);
-  let next: string;
-  if (start === -1) next = `${existing.trimEnd()}\n\n${body}`;
-  else {
-    const after = existing.indexOf('\n## ', start + heading.length);
-    next = existing.slice(0, start) + body + (after === -1 ? '' : `\n${existing.slice(after + 1)}`);
-  }
-  await writeFile(BENCHMARKS_PATH, next);
 }

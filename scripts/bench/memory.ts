@@ -6,11 +6,16 @@
  * Then the same once more with a full garbage collection forced every `--gc-every-ms`: the peak
  * that dead-but-uncollected memory adds is the difference.
  *
+ * Given a real repository and a range (`--repo`, `--range`: history.ts), the inspection of that
+ * range's thin push onto its base (the base as the mirror) is measured the same way, as the
+ * gateway runs.
+ *
  * Each variant runs in a child process with the gateway's V8 and allocator settings (those of
  * bin/pushgate.js) and `--expose-gc`. Prints a markdown section and writes it to docs/BENCHMARKS.md under
  * "Memory of a large inspection" (other sections are left alone).
  *
  *   npx tsx scripts/bench/memory.ts [--rss-mb 225] [--gc-every-ms 100] [--no-write]
+ *       [--repo <bare git dir> --range <old>..<new> [--history-name owner/name]]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -25,7 +30,8 @@ import { GitDirObjectStore, PushedPackStore, checkObject, type ObjectStore } fro
 import { indexPack } from '@pushgate/pack';
 import { GATEWAY_CHANGESET_OPTIONS } from '../../packages/gateway/src/inspection';
 import { ensureRepo } from '../synth/repo';
-import { GATEWAY_NODE_OPTIONS, MB, load, machine, writeSection } from './common';
+import { GATEWAY_NODE_OPTIONS, MB, goalCell, load, machine, writeSection } from './common';
+import { HISTORY_HINT, HISTORY_OPTIONS, ensureHistory, historySource, shownHistoryArgs, type HistoryPush } from './history';
 
 const SECTION = '## Memory of a large inspection';
 const SELF = fileURLToPath(import.meta.url);
@@ -33,7 +39,11 @@ const SELF = fileURLToPath(import.meta.url);
 const { values } = parseArgs({
   options: {
     child: { type: 'string' },
-    repo: { type: 'string' },
+    pack: { type: 'string' },
+    mirror: { type: 'string' },
+    old: { type: 'string' },
+    tip: { type: 'string' },
+    ...HISTORY_OPTIONS,
     'rss-mb': { type: 'string', default: '225' },
     'gc-every-ms': { type: 'string', default: '100' },
     'no-write': { type: 'boolean', default: false },
@@ -41,7 +51,7 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write('Usage: npx tsx scripts/bench/memory.ts [--rss-mb 225] [--gc-every-ms 100] [--no-write]\n');
+  process.stdout.write('Usage: npx tsx scripts/bench/memory.ts [--rss-mb 225] [--gc-every-ms 100] [--no-write] [--repo <bare git dir> --range <old>..<new>]\n');
   process.exit(0);
 }
 
@@ -76,21 +86,35 @@ async function vmHwm(): Promise<number> {
   return Number(/^VmHWM:\s+(\d+) kB/m.exec(status)![1]) * 1024;
 }
 
-/** The measurement itself (in the child). */
-async function measure(repoDir: string, gcEveryMs: number): Promise<Measured> {
-  const gc = (globalThis as { gc?: () => void }).gc;
-  if (!gc) throw new Error('run with --expose-gc');
-  const startRss = process.memoryUsage.rss();
+/** What one child inspects: a pushed pack, the mirror it lands on (none: an empty one), and main's move. */
+interface Inspected {
+  readonly pack: string;
+  readonly mirror: string | undefined;
+  readonly old: Oid;
+  readonly tip: Oid;
+}
+
+/** The initial push of a whole repository (its one pack) to an empty repository. */
+function initialPush(repoDir: string): Inspected {
   const tip = execFileSync('git', ['rev-parse', 'HEAD'], { cwd: repoDir, encoding: 'utf8' }).trim() as Oid;
   const packDir = join(repoDir, 'objects/pack');
   const pack = readdirSync(packDir).find((f) => f.endsWith('.pack'))!;
+  return { pack: join(packDir, pack), mirror: undefined, old: ZERO_OID, tip };
+}
+
+/** The measurement itself (in the child). */
+async function measure(input: Inspected, gcEveryMs: number): Promise<Measured> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('run with --expose-gc');
+  const startRss = process.memoryUsage.rss();
+  const tip = input.tip;
   const scratch = mkdtempSync(join(tmpdir(), 'pushgate-bench-memory-'));
   try {
-    // The pushed pack as the gateway spools it, and an empty mirror (the push creates the repository).
+    // The pushed pack as the gateway spools it, and the mirror (empty when the push creates the repository).
     const packPath = join(scratch, 'push.pack');
-    copyFileSync(join(packDir, pack), packPath);
-    const mirrorDir = join(scratch, 'mirror.git');
-    execFileSync('git', ['init', '-q', '--bare', mirrorDir]);
+    copyFileSync(input.pack, packPath);
+    const mirrorDir = input.mirror ?? join(scratch, 'mirror.git');
+    if (input.mirror === undefined) execFileSync('git', ['init', '-q', '--bare', mirrorDir]);
     const limits = DEFAULT_LIMITS;
     const mirror = GitDirObjectStore.open(mirrorDir, { limits });
     let t = performance.now();
@@ -132,11 +156,11 @@ async function measure(repoDir: string, gcEveryMs: number): Promise<Measured> {
     }, 20);
     t = performance.now();
     const cs = await buildChangeSet({
-      commands: [{ ref: 'refs/heads/main', oldOid: ZERO_OID, newOid: tip } as RefUpdate],
+      commands: [{ ref: 'refs/heads/main', oldOid: input.old, newOid: tip } as RefUpdate],
       store,
       mirror,
       mirrorGitDir: mirrorDir,
-      upstreamRefs: new Map(),
+      upstreamRefs: input.old === ZERO_OID ? new Map() : new Map([['refs/heads/main', input.old]]),
       limits,
       options: GATEWAY_CHANGESET_OPTIONS,
     });
@@ -178,9 +202,10 @@ async function measure(repoDir: string, gcEveryMs: number): Promise<Measured> {
   }
 }
 
-function runChild(repoDir: string, gcEveryMs: number): Promise<Measured> {
+function runChild(input: Inspected, gcEveryMs: number): Promise<Measured> {
+  const args = ['--child', String(gcEveryMs), '--pack', input.pack, '--old', input.old, '--tip', input.tip, ...(input.mirror === undefined ? [] : ['--mirror', input.mirror])];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...GATEWAY_NODE_OPTIONS.split(' '), '--expose-gc', '--import', 'tsx', SELF, '--child', String(gcEveryMs), '--repo', repoDir], {
+    const child = spawn(process.execPath, [...GATEWAY_NODE_OPTIONS.split(' '), '--expose-gc', '--import', 'tsx', SELF, ...args], {
       stdio: ['ignore', 'pipe', 'inherit'],
       // glibc's thresholds from bin/pushgate.js's shebang, as the gateway runs.
       env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '131072', MALLOC_TRIM_THRESHOLD_: '131072' },
@@ -198,7 +223,28 @@ function runChild(repoDir: string, gcEveryMs: number): Promise<Measured> {
 const mb = (bytes: number) => `${Math.round(bytes / MB)} MB`;
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
-function section(repo: { commits: number; packBytes: number; objects: number }, asRun: Measured, forced: Measured, gcEveryMs: number, startLoad: number, endLoad: number): string {
+/** The public history's part of the section: its inspection's peak, as the gateway runs. */
+function historySection(history: { push: HistoryPush; measured: Measured } | undefined): string {
+  if (history === undefined) return `\n**Public history**: not measured in this run (${HISTORY_HINT}).\n`;
+  const { push: h, measured: m } = history;
+  return `
+**Public history**: the inspection of ${h.name} ${h.range} (${h.pushCommits} commits, ${h.pushMerges} of them merges; a ${(h.packBytes / 1e6).toFixed(1)} MB thin pack of ${h.packObjects} objects, scripts/bench/history.ts) onto its ${h.baseCommits}-commit base as the mirror, as the gateway runs:
+
+| | as the gateway runs |
+|---|---:|
+| RSS at start (Node and the modules) | ${mb(m.startRss)} |
+| peak RSS (VmHWM) | **${mb(m.peakRss)}** (${goalCell({ measured: m.peakRss / MB, limit: 300, unit: 'MB' })}) |
+| peak heap used during the change set | ${mb(m.peakHeapUsed)} |
+| peak ArrayBuffer memory during the change set | ${mb(m.peakArrayBuffers)} |
+| heap still used once built, after a full GC (the change set) | ${mb(m.liveHeapUsed)} |
+| index / change set | ${s(m.indexMs)} / ${s(m.changesMs)} |
+| commits / file changes in the change set | ${m.commits} / ${m.fileChanges} |
+
+The goal (≤ 300 MB) is the gateway's peak during the whole push, measured under [Push through the gateway](#push-through-the-gateway); this is the inspection's share of it in a process of its own.
+`;
+}
+
+function section(repo: { commits: number; packBytes: number; objects: number }, asRun: Measured, forced: Measured, gcEveryMs: number, startLoad: number, endLoad: number, historyFlags: string): string {
   const gitVersion = execFileSync('git', ['--version'], { encoding: 'utf8' });
   const added = asRun.peakRss - asRun.startRss;
   const trees = asRun.reads.tree ?? { count: 0, bytes: 0 };
@@ -209,7 +255,7 @@ function section(repo: { commits: number; packBytes: number; objects: number }, 
 
 The inspection of the ~200 MB push above (${repo.commits} commits, ${repo.objects} objects, ${(repo.packBytes / 1e6).toFixed(0)} MB pack, pushed to an empty repository), in one process as the gateway runs it: \`indexPack\` with its strict object checks, then the change set with the gateway's cache sizes, Node's heap and ArrayBuffer memory sampled every 20 ms; then the same with a full garbage collection forced every ${gcEveryMs} ms.
 
-    npx tsx scripts/bench/memory.ts --gc-every-ms ${gcEveryMs}
+    npx tsx scripts/bench/memory.ts --gc-every-ms ${gcEveryMs}${historyFlags}
 
 Measured ${new Date().toISOString().slice(0, 10)} on ${machine(gitVersion)}; 1-minute load average ${startLoad.toFixed(2)} → ${endLoad.toFixed(2)}.
 
@@ -236,22 +282,31 @@ So even with every dead buffer collected at once the peak stays above 300 MB: wh
 
 async function main(): Promise<void> {
   if (values.child !== undefined) {
-    const measured = await measure(values.repo!, Number(values.child));
+    const measured = await measure({ pack: values.pack!, mirror: values.mirror, old: values.old as Oid, tip: values.tip as Oid }, Number(values.child));
     process.stdout.write(`${JSON.stringify(measured)}\n`);
     return;
   }
   const log = (line: string) => process.stderr.write(`${line}\n`);
   const gcEveryMs = Number(values['gc-every-ms']);
+  const source = historySource(values);
   if (!Number.isInteger(gcEveryMs) || gcEveryMs <= 0) throw new Error('--gc-every-ms: a positive whole number of milliseconds');
   const repo = await ensureRepo({ seed: 3, commits: 20_000, packBytes: Number(values['rss-mb']) * 1e6 }, log);
   const startLoad = load();
   log('as the gateway runs…');
-  const asRun = await runChild(repo.dir, 0);
+  const asRun = await runChild(initialPush(repo.dir), 0);
   log(`  peak RSS ${mb(asRun.peakRss)}, change set ${s(asRun.changesMs)}`);
   log(`full GC every ${gcEveryMs} ms…`);
-  const forced = await runChild(repo.dir, gcEveryMs);
+  const forced = await runChild(initialPush(repo.dir), gcEveryMs);
   log(`  peak RSS ${mb(forced.peakRss)}, change set ${s(forced.changesMs)}`);
-  const text = section(repo, asRun, forced, gcEveryMs, startLoad, load());
+  let history: { push: HistoryPush; measured: Measured } | undefined;
+  if (source !== undefined) {
+    const push = await ensureHistory(source, log);
+    log(`${push.name} ${push.range}, as the gateway runs…`);
+    const measured = await runChild({ pack: push.packPath, mirror: push.baseDir, old: push.baseTip as Oid, tip: push.tip as Oid }, 0);
+    log(`  peak RSS ${mb(measured.peakRss)}, change set ${s(measured.changesMs)}`);
+    history = { push, measured };
+  } else log(`memory: no public history this run: ${HISTORY_HINT}`);
+  const text = section(repo, asRun, forced, gcEveryMs, startLoad, load(), source === undefined ? '' : ` ${shownHistoryArgs(source)}`) + historySection(history);
   process.stdout.write(`${text}\n`);
   if (!values['no-write']) await writeSection(SECTION, text);
 }

@@ -7,15 +7,22 @@
  *   - the gateway's whole inspection of the push: `indexPack` (with its strict object checks) and
  *     then the change set over the pushed pack and the base repository as the mirror;
  *
- * each in its own child process (wall time and peak RSS per run; medians of `--runs`), then
- * pushgate's and git's indexing of a ~200 MB full pack. Prints a markdown table and writes it to
- * docs/BENCHMARKS.md under "Pack inspection" (other sections are left alone).
+ *   - `git log --raw -M --no-abbrev <new> --not <old>` in a repository holding both (what git
+ *     does that comes closest to the change set: every commit's file changes, renames found),
+ *     against the change-set stage of the whole inspection;
+ *
+ * each in its own child process (wall time and peak RSS per run; medians of `--runs`), first on
+ * the synthetic thin push, then (given `--repo` and `--range`, see history.ts) on the thin push of
+ * a real repository's range; then pushgate's and git's indexing of a ~200 MB full pack. Prints
+ * markdown tables and writes them to docs/BENCHMARKS.md under "Pack inspection" (other sections
+ * are left alone), with the goal rows for the page's summary.
  *
  *   npx tsx scripts/bench/pack.ts [--runs 3] [--skip-isogit] [--skip-large] [--large-mb 225] [--no-write]
+ *       [--repo <bare git dir> --range <old>..<new> [--history-runs N] [--history-name owner/name]]
  */
 import { execFileSync, spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { createReadStream, existsSync, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, linkSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +32,8 @@ import { DEFAULT_LIMITS, type Oid } from '@pushgate/core';
 import { buildChangeSet, type ChangeSetOptions } from '@pushgate/changes';
 import { GitDirObjectStore, PushedPackStore, checkObject } from '@pushgate/objects';
 import { PackReader, indexPack, type RawObject } from '@pushgate/pack';
+import { HISTORY_HINT, HISTORY_OPTIONS, ensureHistory, historySource, shownHistoryArgs, type HistoryPush } from './history';
+import { goalCell, writeGoals, writeSection, type Goal } from './page';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const SELF = fileURLToPath(import.meta.url);
@@ -60,8 +69,11 @@ function copyRepo(repo: string, into: string): string {
   return into;
 }
 
-/** Runs a command under /usr/bin/time; wall time measured here, peak RSS from time(1). */
-async function timed(cmd: string, args: readonly string[], opts: { cwd: string; stdinFile?: string; env?: NodeJS.ProcessEnv }): Promise<Run & { stdout: string }> {
+/**
+ * Runs a command under /usr/bin/time; wall time measured here, peak RSS from time(1). With
+ * `discard`, its output is read and counted but not kept (git log's is tens of MB).
+ */
+async function timed(cmd: string, args: readonly string[], opts: { cwd: string; stdinFile?: string; env?: NodeJS.ProcessEnv; discard?: boolean }): Promise<Run & { stdout: string }> {
   const report = join(mkdtempSync(join(tmpdir(), 'bench-time-')), 'time');
   const t0 = performance.now();
   const stdout = await new Promise<string>((resolveRun, reject) => {
@@ -71,9 +83,13 @@ async function timed(cmd: string, args: readonly string[], opts: { cwd: string; 
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    let bytes = 0;
+    child.stdout.on('data', (d: Buffer) => {
+      bytes += d.length;
+      if (!opts.discard) out += d.toString();
+    });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolveRun(out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
+    child.on('exit', (code) => (code === 0 ? resolveRun(opts.discard ? String(bytes) : out) : reject(new Error(`${cmd} ${args.join(' ')} exited with ${code}`))));
     if (opts.stdinFile) createReadStream(opts.stdinFile).pipe(child.stdin);
     else child.stdin.end();
   });
@@ -199,21 +215,119 @@ const SMALL_YOUNG_GEN = '--max-semi-space-size=2';
 /** Peak RSS of a bare `node` process on this machine (v20): what any Node program starts with. */
 const NODE_BASELINE_MB = 43;
 const mb = (x: number) => `${Math.round(x)} MB`;
+const SECTION = '## Pack inspection';
+/** Goals (medians): whole inspection / git index-pack --fix-thin, per input; change set / git log everywhere. */
+const WHOLE_GOAL = { synthetic: 1.0, history: 1.5 } as const;
+const CHANGES_GOAL = 1.0;
 
 interface Row {
   readonly tool: string;
   readonly runs: Run[];
 }
 
+/** A base repository and a thin push on it, synthetic or from a real history. */
+interface ThinPush {
+  readonly baseDir: string;
+  /** A repository holding base and pushed history (where git log runs). */
+  readonly fullDir: string;
+  readonly packPath: string;
+  readonly baseTip: string;
+  readonly tip: string;
+}
+
+/** Every tool's runs on one thin push. */
+interface ThinResult {
+  readonly git: Row;
+  readonly ours: Row;
+  readonly inspect: Row;
+  readonly log: Row;
+  readonly iso?: Row;
+  /** Entries in pushgate's index, and the bases git's --fix-thin appended. */
+  readonly entries: number;
+  readonly appended: number;
+}
+
+const msOf = (row: Row) => median(row.runs.map((r) => r.ms));
+const rssOf = (row: Row) => median(row.runs.map((r) => r.rssMB));
+const detailOf = (row: Row, key: string) => median(row.runs.map((r) => r.detail![key] as number));
+
+/** Runs every tool `runs` times on `push`, interleaved, and checks that the two indexes agree. */
+async function measureThin(push: ThinPush, runs: number, work: string, label: string, isogit: boolean): Promise<ThinResult> {
+  const log = (s: string) => process.stderr.write(`${label}: ${s}\n`);
+  const gitRow: Row = { tool: 'git index-pack --fix-thin --stdin', runs: [] };
+  const ours: Row = { tool: 'pushgate indexPack (external = base repo)', runs: [] };
+  const iso: Row = { tool: 'isomorphic-git indexPack', runs: [] };
+  const inspect: Row = { tool: `pushgate's whole inspection: indexPack (strict object checks) + change set, \`node ${SMALL_YOUNG_GEN}\``, runs: [] };
+  const gitLog: Row = { tool: 'git log --raw -M --no-abbrev <new> --not <old>', runs: [] };
+  let gitIdx = '';
+  let oursIdx = '';
+  for (let i = 0; i < runs; i++) {
+    // Interleaved, so a noisy moment on the shared machine is spread across the tools.
+    const repo = copyRepo(push.baseDir, join(work, `${label}-git-${i}`));
+    const g = await timed('git', ['index-pack', '--fix-thin', '--stdin'], { cwd: repo, stdinFile: push.packPath });
+    gitRow.runs.push(g);
+    gitIdx = join(repo, 'objects/pack', `pack-${g.stdout.trim().split(/\s+/).pop()}.idx`);
+    log(`git run ${i + 1}: ${secs(g.ms)}, ${mb(g.rssMB)}`);
+
+    oursIdx = join(work, `${label}-ours-${i}.idx`);
+    const o = await child('ours', { pack: push.packPath, base: push.baseDir, idx: oursIdx });
+    ours.runs.push(o);
+    log(`pushgate run ${i + 1}: ${secs(o.ms)}, ${mb(o.rssMB)} ${JSON.stringify(o.detail)}`);
+
+    // With the gateway's own node flag (bin/pushgate.js), as the gateway inspects.
+    const whole = await child('inspect', { pack: push.packPath, base: push.baseDir, idx: join(work, `${label}-inspect-${i}.idx`), old: push.baseTip, tip: push.tip }, [SMALL_YOUNG_GEN]);
+    inspect.runs.push(whole);
+    log(`pushgate inspection run ${i + 1}: ${secs(whole.ms)}, ${mb(whole.rssMB)} ${JSON.stringify(whole.detail)}`);
+
+    const l = await timed('git', ['log', '--raw', '-M', '--no-abbrev', push.tip, '--not', push.baseTip], { cwd: push.fullDir, discard: true });
+    gitLog.runs.push({ ms: l.ms, rssMB: l.rssMB, detail: { bytes: Number(l.stdout) } });
+    log(`git log run ${i + 1}: ${secs(l.ms)}, ${mb(l.rssMB)}, ${(Number(l.stdout) / 1e6).toFixed(1)} MB of output`);
+
+    if (isogit) {
+      const isoRepo = copyRepo(push.baseDir, join(work, `${label}-iso-${i}`));
+      linkSync(push.packPath, join(isoRepo, 'objects/pack/pack-thin.pack'));
+      const r = await child('isogit', { gitdir: isoRepo, filepath: 'objects/pack/pack-thin.pack' });
+      iso.runs.push(r);
+      log(`isomorphic-git run ${i + 1}: ${secs(r.ms)}, ${mb(r.rssMB)}`);
+      rmSync(isoRepo, { recursive: true, force: true });
+    }
+  }
+  // The same work: git's --fix-thin index lists our entries plus the bases it appended.
+  const oursSet = new Set(git(work, ['show-index'], readFileSync(oursIdx)).trim().split('\n'));
+  const theirs = new Set(git(work, ['show-index'], readFileSync(gitIdx)).trim().split('\n'));
+  const missing = [...oursSet].filter((line) => !theirs.has(line));
+  if (missing.length > 0) throw new Error(`${label}: pushgate's index differs from git's: ${missing.length} entries, e.g. ${missing[0]}`);
+  log(`indexes agree: ${oursSet.size} entries (git's has ${theirs.size - oursSet.size} appended bases)`);
+  return { git: gitRow, ours, inspect, log: gitLog, ...(iso.runs.length ? { iso } : {}), entries: oursSet.size, appended: theirs.size - oursSet.size };
+}
+
+/** The tools' table for one thin push, ratios against git index-pack. */
+function toolsTable(r: ThinResult): string[] {
+  const gitMs = msOf(r.git);
+  const rows = [r.git, r.ours, r.inspect, ...(r.iso ? [r.iso] : [])];
+  return [
+    '| tool | wall time (median) | vs git index-pack | peak RSS (median) | runs (s) |',
+    '|---|---:|---:|---:|---|',
+    ...rows.map((row) => `| ${row.tool} | ${secs(msOf(row))} | ${(msOf(row) / gitMs).toFixed(2)}× | ${mb(rssOf(row))} | ${row.runs.map((x) => (x.ms / 1000).toFixed(2)).join(', ')} |`),
+  ];
+}
+
+/** The change set's stage of the whole inspection against git log, per run paired and as medians. */
+function changesRatio(r: ThinResult): number {
+  return detailOf(r.inspect, 'changesMs') / msOf(r.log);
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       runs: { type: 'string', default: '3' },
+      'history-runs': { type: 'string' },
       'skip-isogit': { type: 'boolean', default: false },
       'skip-large': { type: 'boolean', default: false },
       'no-write': { type: 'boolean', default: false },
       // The generator lands at ~0.9 of its target once repacked: this makes a ~200 MB pack.
       'large-mb': { type: 'string', default: '225' },
+      ...HISTORY_OPTIONS,
       child: { type: 'string' },
       pack: { type: 'string' },
       base: { type: 'string' },
@@ -229,8 +343,12 @@ async function main(): Promise<void> {
   if (values.child === 'isogit') return runIsogit(values.gitdir!, values.filepath!);
 
   const runs = Number(values.runs);
+  const historyRuns = values['history-runs'] === undefined ? runs : Number(values['history-runs']);
+  if (!(Number.isInteger(runs) && runs > 0 && Number.isInteger(historyRuns) && historyRuns > 0)) throw new Error('--runs, --history-runs: positive integers');
+  const source = historySource(values);
   const cpu = cpus();
   const log = (s: string) => process.stderr.write(`${s}\n`);
+  if (source === undefined) log(`pack: no public history this run: ${HISTORY_HINT}`);
   await bundleChild();
   // Imported here, not at the top: bundled into the child, the generator's command-line entry
   // point would see the bundle's own path as its module path and run.
@@ -240,68 +358,27 @@ async function main(): Promise<void> {
     { seed: 2, commits: 6000, packBytes: 40e6 },
     log,
   );
+  const history: HistoryPush | undefined = source === undefined ? undefined : await ensureHistory(source, log);
   const work = mkdtempSync(join(tmpdir(), 'bench-pack-'));
   try {
     const basePacks = packsOf(push.baseDir);
     const baseBytes = basePacks.reduce((n, p) => n + statSync(p).size, 0);
     log(`thin pack: ${push.packPath} (${(push.packBytes / 1e6).toFixed(1)} MB, ${push.packObjects} objects, ${push.pushCommits} commits)`);
+    const synth = await measureThin(push, runs, work, 'synthetic', !values['skip-isogit']);
+    const hist = history === undefined ? undefined : await measureThin(history, historyRuns, work, 'history', false);
 
-    const gitRow: Row = { tool: 'git index-pack --fix-thin --stdin', runs: [] };
-    const oursRow: Row = { tool: 'pushgate indexPack (external = base repo)', runs: [] };
-    const isoRow: Row = { tool: 'isomorphic-git indexPack', runs: [] };
-    const inspectRow: Row = { tool: `pushgate's whole inspection: indexPack (strict object checks) + change set, \`node ${SMALL_YOUNG_GEN}\``, runs: [] };
-    let gitIdx = '';
-    let oursIdx = '';
-    for (let i = 0; i < runs; i++) {
-      // Interleaved, so a noisy moment on the shared machine is spread across the tools.
-      const repo = copyRepo(push.baseDir, join(work, `git-${i}`));
-      const g = await timed('git', ['index-pack', '--fix-thin', '--stdin'], { cwd: repo, stdinFile: push.packPath });
-      gitRow.runs.push(g);
-      gitIdx = join(repo, 'objects/pack', `pack-${g.stdout.trim().split(/\s+/).pop()}.idx`);
-      log(`git run ${i + 1}: ${secs(g.ms)}, ${mb(g.rssMB)}`);
-
-      oursIdx = join(work, `ours-${i}.idx`);
-      const o = await child('ours', { pack: push.packPath, base: push.baseDir, idx: oursIdx });
-      oursRow.runs.push(o);
-      log(`pushgate run ${i + 1}: ${secs(o.ms)}, ${mb(o.rssMB)} ${JSON.stringify(o.detail)}`);
-
-      // With the gateway's own node flag (bin/pushgate.js), as the gateway inspects.
-      const whole = await child('inspect', { pack: push.packPath, base: push.baseDir, idx: join(work, `inspect-${i}.idx`), old: push.baseTip, tip: push.tip }, [SMALL_YOUNG_GEN]);
-      inspectRow.runs.push(whole);
-      log(`pushgate inspection run ${i + 1}: ${secs(whole.ms)}, ${mb(whole.rssMB)} ${JSON.stringify(whole.detail)}`);
-
-      if (!values['skip-isogit']) {
-        const iso = copyRepo(push.baseDir, join(work, `iso-${i}`));
-        linkSync(push.packPath, join(iso, 'objects/pack/pack-thin.pack'));
-        const r = await child('isogit', { gitdir: iso, filepath: 'objects/pack/pack-thin.pack' });
-        isoRow.runs.push(r);
-        log(`isomorphic-git run ${i + 1}: ${secs(r.ms)}, ${mb(r.rssMB)}`);
-        rmSync(iso, { recursive: true, force: true });
-      }
-    }
-    // The same work: git's --fix-thin index lists our entries plus the bases it appended.
-    const ours = new Set(git(work, ['show-index'], readFileSync(oursIdx)).trim().split('\n'));
-    const theirs = new Set(git(work, ['show-index'], readFileSync(gitIdx)).trim().split('\n'));
-    const missing = [...ours].filter((l) => !theirs.has(l));
-    if (missing.length > 0) throw new Error(`pushgate's index differs from git's: ${missing.length} entries, e.g. ${missing[0]}`);
-    log(`indexes agree: ${ours.size} entries (git's has ${theirs.size - ours.size} appended bases)`);
-
-    const rows = [gitRow, oursRow, inspectRow, ...(isoRow.runs.length ? [isoRow] : [])];
-    const gitMs = median(gitRow.runs.map((r) => r.ms));
-    const oursMs = median(oursRow.runs.map((r) => r.ms));
-    const lines = [
-      '| tool | wall time (median) | vs git | peak RSS (median) | runs (s) |',
-      '|---|---:|---:|---:|---|',
-      ...rows.map((row) => {
-        const ms = median(row.runs.map((r) => r.ms));
-        return `| ${row.tool} | ${secs(ms)} | ${(ms / gitMs).toFixed(2)}× | ${mb(median(row.runs.map((r) => r.rssMB)))} | ${row.runs.map((r) => (r.ms / 1000).toFixed(2)).join(', ')} |`;
-      }),
+    const gitMs = msOf(synth.git);
+    const oursMs = msOf(synth.ours);
+    const d0 = synth.ours.runs[0].detail!;
+    const stage = (k: string) => secs(detailOf(synth.ours, k));
+    const wholeRatio = msOf(synth.inspect) / gitMs;
+    const goals: Goal[] = [
+      { what: 'whole inspection (index + change set) / `git index-pack --fix-thin` on the same pack', on: 'synthetic', measured: wholeRatio, limit: WHOLE_GOAL.synthetic, unit: 'x', section: SECTION },
+      ...(hist ? [{ what: 'whole inspection (index + change set) / `git index-pack --fix-thin` on the same pack', on: `public history (${history!.name} ${history!.range})`, measured: msOf(hist.inspect) / msOf(hist.git), limit: WHOLE_GOAL.history, unit: 'x' as const, section: SECTION }] : []),
+      { what: 'change set alone / `git log --raw -M --no-abbrev <range>`', on: 'synthetic', measured: changesRatio(synth), limit: CHANGES_GOAL, unit: 'x', section: SECTION },
+      ...(hist ? [{ what: 'change set alone / `git log --raw -M --no-abbrev <range>`', on: `public history (${history!.name} ${history!.range})`, measured: changesRatio(hist), limit: CHANGES_GOAL, unit: 'x' as const, section: SECTION }] : []),
     ];
-    const stages = oursRow.runs.map((r) => r.detail!);
-    const stage = (k: string) => secs(median(stages.map((d) => d[k] as number)));
-    const d0 = stages[0];
 
-    const wholeRatio = median(inspectRow.runs.map((r) => r.ms)) / gitMs;
     let large: string[] = [];
     if (!values['skip-large']) {
       const repo = await ensureRepo({ seed: 3, commits: 20_000, packBytes: Number(values['large-mb']) * 1e6 }, log);
@@ -338,44 +415,63 @@ async function main(): Promise<void> {
         '',
         `The two indexes are ${identical ? 'byte-identical' : 'NOT byte-identical'}.`,
         '',
-        `Goals: inspection time ≤ 1.0× \`git index-pack --fix-thin\`. Indexing alone (scan, resolve, verify every id, write the index) meets it: ${(oursMs / gitMs).toFixed(2)}× on the thin push, ${(loMs / lgMs).toFixed(2)}× on the large pack. The whole inspection, which also builds the change set git never builds, does not: ${wholeRatio.toFixed(2)}× on the thin push ${wholeRatio <= 1 ? '✓' : '✗'} (the change set is most of it). Peak RSS ≤ 300 MB on a ~200 MB push: the indexing process alone peaks at ${mb(loRss)} (~${mb(NODE_BASELINE_MB)} of it Node itself); the gateway's peak on such a push, with its change set, is measured under [Push through the gateway](#push-through-the-gateway).`,
+        `Indexing alone (scan, resolve, verify every id, write the index) against git: ${(oursMs / gitMs).toFixed(2)}× on the synthetic thin push${hist ? `, ${(msOf(hist.ours) / msOf(hist.git)).toFixed(2)}× on the public history's` : ''}, ${(loMs / lgMs).toFixed(2)}× on the large pack. Peak RSS ≤ 300 MB on a ~200 MB push: the indexing process alone peaks at ${mb(loRss)} (~${mb(NODE_BASELINE_MB)} of it Node itself); the gateway's peak on such a push, with its change set, is measured under [Push through the gateway](#push-through-the-gateway).`,
       ];
     }
 
     const date = new Date().toISOString().slice(0, 10);
+    const command = `npx tsx scripts/bench/pack.ts --runs ${runs}${values['skip-isogit'] ? ' --skip-isogit' : ''}${values['skip-large'] ? ' --skip-large' : ''}${source ? ` ${shownHistoryArgs(source)}${historyRuns !== runs ? ` --history-runs ${historyRuns}` : ''}` : ''}`;
+    const historyPart: string[] =
+      hist && history
+        ? [
+            '',
+            `**Public history**: the thin pack \`git push\` sends for ${history.name} ${history.range} (\`git pack-objects --thin --revs --stdout\` of \`<new> ^<old>\`: ${history.pushCommits} commits, ${history.pushMerges} of them merges) onto a base holding the ${history.baseCommits} commits up to the range's start (scripts/bench/history.ts): ${(history.packBytes / 1e6).toFixed(1)} MB, ${history.packObjects} objects (${hist.appended} bases from the ${(history.baseBytes / 1e6).toFixed(1)} MB base repository), ${historyRuns} run${historyRuns === 1 ? '' : 's'}:`,
+            '',
+            ...toolsTable(hist),
+            '',
+            `The whole inspection: index with object checks ${secs(detailOf(hist.inspect, 'indexMs'))}, change set of ${hist.inspect.runs[0].detail!.commits as number} commits ${secs(detailOf(hist.inspect, 'changesMs'))}. The indexes agree (${hist.entries} entries).`,
+          ]
+        : ['', `**Public history**: not measured in this run (${HISTORY_HINT}).`];
+    const changeRows = [
+      ['synthetic', synth],
+      ...(hist && history ? [[`public history (${history.name} ${history.range})`, hist] as const] : []),
+    ] as const;
     const section = [
-      '## Pack inspection',
+      SECTION,
       '',
-      `Measured ${date} with \`npx tsx scripts/bench/pack.ts --runs ${runs}\` on ${cpu.length} × ${cpu[0]?.model.trim()} (a shared machine: quote medians), Node ${process.version}, ${git(work, ['--version']).trim()}.`,
+      `Measured ${date} with \`${command}\` on ${cpu.length} × ${cpu[0]?.model.trim()} (a shared machine: quote medians), Node ${process.version}, ${git(work, ['--version']).trim()}.`,
       `Each tool runs in its own process (pushgate's and isomorphic-git's from an esbuild bundle of the benchmark, as the gateway runs); wall time is around the indexing (for git: the whole \`git index-pack\` process), peak RSS is the whole process's.`,
       '',
-      `The thin pack \`git push\` sends for ${push.pushCommits} commits on top of a ${push.base.commits}-commit base (\`ensurePush\` in scripts/synth/repo.ts): ${(push.packBytes / 1e6).toFixed(1)} MB, ${push.packObjects} objects (${(d0.deltas as { ofs: number }).ofs} OFS and ${(d0.deltas as { ref: number }).ref} REF deltas, ${d0.externalBases} bases from the ${(baseBytes / 1e6).toFixed(1)} MB base repository, longest chain ${d0.maxDeltaDepth}):`,
+      `**Synthetic**: the thin pack \`git push\` sends for ${push.pushCommits} commits on top of a ${push.base.commits}-commit base (\`ensurePush\` in scripts/synth/repo.ts): ${(push.packBytes / 1e6).toFixed(1)} MB, ${push.packObjects} objects (${(d0.deltas as { ofs: number }).ofs} OFS and ${(d0.deltas as { ref: number }).ref} REF deltas, ${d0.externalBases} bases from the ${(baseBytes / 1e6).toFixed(1)} MB base repository, longest chain ${d0.maxDeltaDepth}):`,
       '',
-      ...lines,
+      ...toolsTable(synth),
       '',
-      `pushgate's stages (medians): scan ${stage('scanMs')}, resolve ${stage('resolveMs')}, write index ${stage('writeIndexMs')}; the whole inspection: index with object checks ${secs(median(inspectRow.runs.map((r) => r.detail!.indexMs as number)))}, change set of ${inspectRow.runs[0].detail!.commits as number} commits ${secs(median(inspectRow.runs.map((r) => r.detail!.changesMs as number)))} (goal for the whole inspection: ≤ 1.0× git, ${(median(inspectRow.runs.map((r) => r.ms)) / gitMs).toFixed(2)}× here). Its index lists the same entries (id, offset, CRC32) as git's; git's has the ${d0.externalBases} bases it appends to the pack in addition. git index-pack runs its resolving on ${cpu.length} threads; pushgate's indexPack runs on one (the event loop's, yielding every ~10 ms), without worker threads: it is already faster than git here.`,
+      `pushgate's stages (medians): scan ${stage('scanMs')}, resolve ${stage('resolveMs')}, write index ${stage('writeIndexMs')}; the whole inspection: index with object checks ${secs(detailOf(synth.inspect, 'indexMs'))}, change set of ${synth.inspect.runs[0].detail!.commits as number} commits ${secs(detailOf(synth.inspect, 'changesMs'))}. Its index lists the same entries (id, offset, CRC32) as git's; git's has the ${synth.appended} bases it appends to the pack in addition. git index-pack runs its resolving on ${cpu.length} threads; pushgate's indexPack runs on one (the event loop's, yielding every ~10 ms), without worker threads.`,
+      ...historyPart,
+      '',
+      `**The change set alone against \`git log --raw -M --no-abbrev <new> --not <old>\`** (run in a repository holding both; git lists every non-merge commit's file changes with renames found, the nearest thing git does to a change set): the change set is the change-set stage of the whole inspection above.`,
+      '',
+      '| on | git log (median) | its output | change set (median) | ratio | goal |',
+      '|---|---:|---:|---:|---:|---|',
+      ...changeRows.map(([on, r]) => `| ${on} | ${secs(msOf(r.log))} | ${(detailOf(r.log, 'bytes') / 1e6).toFixed(1)} MB | ${secs(detailOf(r.inspect, 'changesMs'))} | **${changesRatio(r).toFixed(2)}×** | ${goalCell({ measured: changesRatio(r), limit: CHANGES_GOAL, unit: 'x' })} |`),
+      '',
+      '**Goals** (medians of this run):',
+      '',
+      '| | on | measured | goal |',
+      '|---|---|---:|---|',
+      ...goals.map((g) => `| ${g.what} | ${g.on} | **${g.measured.toFixed(2)}×** | ${goalCell(g)} |`),
       ...large,
       '',
     ].join('\n');
     process.stdout.write(`\n${section}\n`);
-    if (!values['no-write']) writeSection(join(ROOT, 'docs/BENCHMARKS.md'), section);
+    if (!values['no-write']) {
+      await writeSection(SECTION, section);
+      await writeGoals('pack', goals);
+      log(`wrote "${SECTION}" in the benchmarks page`);
+    }
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
-}
-
-/** Replaces (or appends) the "## Pack inspection" section of the benchmarks page. */
-function writeSection(path: string, section: string): void {
-  const current = existsSync(path) ? readFileSync(path, 'utf8') : '# Benchmarks\n';
-  const start = current.indexOf('## Pack inspection');
-  let next: string;
-  if (start < 0) {
-    next = `${current.trimEnd()}\n\n${section}`;
-  } else {
-    const after = current.indexOf('\n## ', start + 1);
-    next = current.slice(0, start) + section + (after < 0 ? '' : current.slice(after + 1));
-  }
-  writeFileSync(path, next.endsWith('\n') ? next : `${next}\n`);
 }
 
 main().catch((e: unknown) => {

@@ -17,6 +17,8 @@ import { ConfigError, configJsonSchema, formatIssue, loadConfig, readConfigFile 
 import { createGateway } from './gateway';
 import { runDemo } from './demo';
 import { pushgateVersion } from './version';
+import { UsageError } from './cli-usage';
+import { POLICY_HELP, policyCommand } from './policy-command';
 
 /** Where the CLI writes and what it reads. */
 export interface CliIo {
@@ -29,9 +31,6 @@ export interface CliIo {
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, config: 3 } as const;
-
-/** A usage mistake: printed with the verb's help hint, exit code 2. */
-class UsageError extends Error {}
 
 const HELP = `pushgate ${'\u2014'} a Git smart-HTTP gateway that governs what people and AI agents push
 
@@ -48,6 +47,10 @@ Commands:
   config schema                    print the config file's JSON Schema (for editors and CI)
   dev-upstream --root <dir> [--port N] [--username u --password-env VAR]
                                    serve the bare repositories under <dir> with git http-backend
+  policy test <cases.yaml> [--junit F]
+                                   judge declared pushes of fixture repositories offline (CI)
+  policy explain --config F --repo <dir> --ref <ref> --old <id> --new <id> [--as sub] …
+                                   what one push of a local repository would get, and why
 
 Options: --help (also after any command), --version
 
@@ -90,6 +93,7 @@ within policy.rules. Secrets (passwordEnv, passwordFile, urlEnv) are not read. E
 Serves the bare repositories under <dir> over smart HTTP with git http-backend (for demos and
 docker compose). With --username/--password-env, requests need that Basic credential.
 `,
+  policy: POLICY_HELP,
 };
 
 /** Runs the CLI; resolves with the exit code. */
@@ -119,6 +123,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await configCommand(rest, io);
       case 'dev-upstream':
         return await devUpstream(rest, io);
+      case 'policy':
+        return await policyCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${verb}"`);
     }

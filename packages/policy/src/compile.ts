@@ -63,7 +63,7 @@ export class CompiledPolicy {
   /** The rules that take part (mode enforce or evaluate), in configuration order. */
   readonly rules: readonly CompiledRule[];
   /** Whether some rule reads content findings, so that scanContent has work to do. */
-  readonly needs: { readonly secrets: boolean; readonly unscannable: boolean };
+  readonly needs: { readonly secrets: boolean; readonly unscannable: boolean; readonly secretFiles: boolean };
   /** The secret scanner's `allow.paths`, applied per site by scanContent (the scanner sees blobs, not paths). */
   readonly allowPaths: readonly PathGlob[];
   private scannerInstance: SecretScanner | undefined;
@@ -73,6 +73,7 @@ export class CompiledPolicy {
     this.needs = {
       secrets: this.rules.some((r) => r.when.secrets === true),
       unscannable: this.rules.some((r) => r.when.unscannable !== undefined && r.when.unscannable !== false),
+      secretFiles: this.rules.some((r) => r.when.secretFiles === true),
     };
     this.allowPaths = (config.secrets?.allow?.paths ?? []).map((g) => compileGlob(g));
   }

@@ -203,6 +203,32 @@ describe('paths scope', () => {
   });
 });
 
+describe('scopes on a real push', () => {
+  const AGENT: Identity = { sub: 'agent-42', issuer: 'https://idp.example.com', email: 'agent@example.com', groups: ['bots'], agent: true };
+  type Push = { repo?: string; identity?: Identity; pushOptions?: string[] };
+  const refsOf = (rule: Record<string, unknown>, push: Push = {}): string[] => [
+    ...new Set(
+      evaluate({ upstream: 'github', repo: push.repo ?? 'acme/app.git', identity: push.identity ?? ANN, pushOptions: push.pushOptions ?? [], changeSet, content }, { rules: [{ id: 'r', action: 'deny', when: { deletion: true }, ...rule }] }).reasons.map((r) => r.ref ?? '-'),
+    ),
+  ];
+  const table: ReadonlyArray<readonly [string, Record<string, unknown>, Push, string[]]> = [
+    ['repos: matches', { repos: ['github/acme/app'] }, {}, ['refs/heads/old']],
+    ['repos: another repository', { repos: ['github/acme/other'] }, {}, []],
+    ['repos: a repository path without .git', { repos: ['github/acme/*'] }, { repo: 'acme/app' }, ['refs/heads/old']],
+    ['refs: matches', { refs: ['refs/heads/o*'] }, {}, ['refs/heads/old']],
+    ['refs: another ref', { refs: ['refs/heads/main'] }, {}, []],
+    ['actors: agents only, pushed by an agent', { actors: { agent: true } }, { identity: AGENT }, ['refs/heads/old']],
+    ['actors: agents only, pushed by a person', { actors: { agent: true } }, {}, []],
+    ['actors: a group', { actors: { groups: ['dev'] } }, {}, ['refs/heads/old']],
+    ['actors: another group', { actors: { groups: ['ops'] } }, {}, []],
+    ['pushOptions: present', { pushOptions: ['force-delete'] }, { pushOptions: ['force-delete'] }, ['refs/heads/old']],
+    ['pushOptions: absent', { pushOptions: ['force-delete'] }, { pushOptions: ['ci.skip'] }, []],
+  ];
+  it.each(table)('%s', (_name, rule, push, expected) => {
+    expect(refsOf(rule, push)).toEqual(expected);
+  });
+});
+
 describe('what the pusher sees', () => {
   it('never shows a secret unmasked, in the decision or the remote lines', () => {
     const d = evaluate({ upstream: 'github', repo: 'acme/app', identity: ANN, pushOptions: [], changeSet, content }, {

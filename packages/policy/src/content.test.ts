@@ -6,7 +6,8 @@
 import { describe, expect, it } from '@jest/globals';
 import type { AddedContent, BlobContent, FileChange, MergeChange, MergeContent, NewBlob } from '@pushgate/changes';
 import type { Oid } from '@pushgate/core';
-import { changeSet, commit, oid, side } from './changeset.test-support';
+import { changeSet, commit, input, oid, side, update } from './changeset.test-support';
+import { evaluate } from './evaluate';
 import { scanContent, type ContentSource } from './content';
 import type { PolicyConfigInput } from './config';
 import { Rng, checksummedToken } from './secrets/corpus.test-support';
@@ -100,5 +101,19 @@ describe('scanContent', () => {
     const policy: PolicyConfigInput = { rules: [{ id: 'off', when: { secrets: true }, action: 'deny', mode: 'off' }, { id: 'f', when: { forcePush: true }, action: 'deny' }] };
     expect(await scanContent({ changeSet: cs, content: src, policy })).toEqual({ secrets: [], unscanned: [], scannedBytes: 0, durationMs: 0 });
     expect(reads).toEqual([]);
+  });
+
+  it('finds .npmrc files that carry an auth token (secretFiles), reading no other blob', async () => {
+    const { src, reads } = source({
+      blobs: { auth: text('//registry.npmjs.org/:_authToken=${NPM_TOKEN}\n'), plain: text('registry=https://registry.npmjs.org/\n'), other: text('x\n') },
+      sites: { auth: [{ commit: 'c1', path: 'web/.npmrc' }], plain: [{ commit: 'c2', path: '.npmrc' }], other: [{ commit: 'c2', path: 'x.txt' }] },
+    });
+    const policy: PolicyConfigInput = { rules: [{ id: 'sf', when: { secretFiles: true }, action: 'deny' }] };
+    const found = await scanContent({ changeSet: cs, content: src, policy });
+    expect(found.secretFiles).toEqual([{ commit: oid('c1'), path: 'web/.npmrc', rule: '.npmrc with auth' }]);
+    expect(reads).toEqual(['blob auth', 'blob plain']);
+    const c1 = commit('c1', { files: [{ status: 'added', new: side('web/.npmrc') }] });
+    const d = evaluate(input(changeSet([update('refs/heads/main', [c1])], [c1]), { content: found }), policy);
+    expect(d.reasons.map((r) => `${r.path} ${r.message}`)).toEqual(['web/.npmrc web/.npmrc holds credentials (.npmrc with auth)']);
   });
 });

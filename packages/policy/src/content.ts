@@ -16,8 +16,15 @@ import type { AddedContent, BlobContent, BlobSite, ChangeSet, FileChange, MergeC
 import type { Oid } from '@pushgate/core';
 import { asCompiled, type CompiledPolicy } from './compile';
 import type { PolicyConfig, PolicyConfigInput } from './config';
-import type { SecretFinding } from './secrets/index';
-import type { ContentFindings, SecretHit, Unscanned } from './types';
+import { secretLookingPath, type SecretFinding } from './secrets/index';
+import type { ContentFindings, SecretFileHit, SecretHit, Unscanned } from './types';
+
+/** File names that hold credentials only when their content says so (secretLookingPath reads it). */
+const NAMED_BY_CONTENT = new Set(['.npmrc', '.yarnrc.yml']);
+
+function isNamedByContent(path: string): boolean {
+  return NAMED_BY_CONTENT.has(path.slice(path.lastIndexOf('/') + 1).toLowerCase());
+}
 
 /** What scanContent reads content through (ChangeContent of @pushgate/changes provides it). */
 export interface ContentSource {
@@ -41,9 +48,12 @@ const NOTHING: ContentFindings = { secrets: [], unscanned: [], scannedBytes: 0, 
 /** Scans what the push brings for the content conditions; does nothing when no enforce or evaluate rule uses them. */
 export async function scanContent({ changeSet, content, policy }: ScanContentInput): Promise<ContentFindings> {
   const compiled = asCompiled(policy);
-  if (!compiled.needs.secrets && !compiled.needs.unscannable) return NOTHING;
+  const needs = compiled.needs;
+  if (!needs.secrets && !needs.unscannable && !needs.secretFiles) return NOTHING;
+  const scansAll = needs.secrets || needs.unscannable;
   const started = performance.now();
-  const scanner = compiled.needs.secrets ? compiled.scanner() : undefined;
+  const scanner = needs.secrets ? compiled.scanner() : undefined;
+  const secretFiles: SecretFileHit[] = [];
   const allowlisted = (path: string): boolean => compiled.allowPaths.some((g) => g.matches(path));
   const secrets: SecretHit[] = [];
   const unscanned: Unscanned[] = [];
@@ -59,9 +69,17 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
   for (const blob of content.newBlobs()) {
     // Content the upstream already has (a revert, a copy) is not new to the repository.
     if (blob.inUpstream) continue;
-    const sites = blob.sites.filter((s) => !allowlisted(s.path));
-    if (sites.length === 0) continue;
+    const named = needs.secretFiles ? blob.sites.filter((s) => isNamedByContent(s.path)) : [];
+    const sites = scansAll ? blob.sites.filter((s) => !allowlisted(s.path)) : [];
+    if (sites.length === 0 && named.length === 0) continue;
     const data = await content.blob(blob.oid);
+    if (data.kind === 'text' && named.length > 0) {
+      const text = data.data.toString('utf8');
+      for (const s of named) {
+        const looks = secretLookingPath(s.path, text);
+        if (looks !== undefined) secretFiles.push({ commit: s.commit, path: s.path, rule: looks.rule });
+      }
+    }
     switch (data.kind) {
       case 'binary':
         for (const s of sites) noteUnscanned({ commit: s.commit, path: s.path, reason: 'binary', detail: `binary content, ${data.size} bytes` });
@@ -122,7 +140,7 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
       }
     }
   }
-  return { secrets, unscanned, scannedBytes, durationMs: performance.now() - started };
+  return { secrets, unscanned, ...(needs.secretFiles ? { secretFiles } : {}), scannedBytes, durationMs: performance.now() - started };
 }
 
 /** The lines each finding covers (first and last, 1-based): a PEM key spans many. */

@@ -4,6 +4,7 @@
  * conditions.test.ts).
  */
 import { describe, expect, it } from '@jest/globals';
+import fc from 'fast-check';
 import type { Identity } from '@pushgate/core';
 import { DEV, changeSet, commit, create, input, remove, side, update } from './changeset.test-support';
 import { compilePolicy } from './compile';
@@ -146,5 +147,31 @@ describe('evaluate: cost', () => {
     expect(d.kind).toBe('allow');
     expect(d.reasons.length).toBeGreaterThan(0);
     expect(ms).toBeLessThan(4_000);
+  });
+});
+
+describe('evaluate: properties', () => {
+  const ruleArb = fc.record({
+    id: fc.constant('x'),
+    action: fc.constantFrom('allow' as const, 'deny' as const, 'hold' as const),
+    mode: fc.constantFrom('enforce' as const, 'evaluate' as const, 'off' as const),
+    refs: fc.option(fc.constantFrom(['refs/heads/main'], ['refs/heads/*'], ['refs/tags/**']), { nil: undefined }),
+    paths: fc.option(fc.constantFrom(['src/**'], ['deploy/**'], ['*.yaml']), { nil: undefined }),
+    except: fc.option(fc.constantFrom({ groups: ['dev'] }, { subjects: ['nobody'] }), { nil: undefined }),
+    when: fc.option(fc.constantFrom({ forcePush: true }, { creation: true }, { unsigned: true }, { commitsOver: 1 }, { message: { forbid: '1$' } }), { nil: undefined }),
+  });
+  it('the decision is the most restrictive enforced, non-exempt outcome of the reasons, whatever the rules', () => {
+    fc.assert(
+      fc.property(fc.array(ruleArb, { maxLength: 6 }), fc.boolean(), (raw, force) => {
+        const rules = raw.map((r, i) => ({ ...r, id: `r${i}`, ...(r.action === 'hold' ? { approvers: { groups: ['g'], count: 1 } } : {}) }));
+        const cs = changeSet([update('refs/heads/main', [c1, c2], { force }), create('refs/tags/v1', [])], [c1, c2]);
+        const d = evaluate(input(cs), { rules } as PolicyConfigInput);
+        const deciding = d.reasons.filter((r) => r.mode === 'enforce' && !r.exempt).map((r) => r.outcome);
+        const expected = deciding.includes('deny') ? 'deny' : deciding.includes('hold') ? 'hold' : 'allow';
+        expect(d.kind).toBe(expected);
+        expect(d.reasons.every((r) => rules.find((x) => x.id === r.rule)?.mode !== 'off')).toBe(true);
+      }),
+      { numRuns: 200 },
+    );
   });
 });

@@ -335,6 +335,10 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
         const looks = secretLookingPath(f.new.path);
         if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.new.path}, a file name that holds credentials (${looks.rule})` });
       });
+      // Files whose content makes them credential files (`.npmrc` with a token), found by scanContent.
+      for (const h of input.content.secretFiles ?? []) {
+        if (ctx.commits.has(h.commit) && ctx.inScope(h.path)) out.push({ condition: name, ...at, commit: h.commit, path: h.path, finding: h.rule, message: `${h.path} holds credentials (${h.rule})` });
+      }
       return out;
     }
     case 'authorEmail':

@@ -1,7 +1,7 @@
 /** @pushgate/policy: what a push may contain — the rules, the content scan and the decision. */
 export * from './secrets/index';
 export { PolicyConfigError, SecretsConfigError, type PolicyConfigErrorCode, type SecretsConfigErrorCode, type SecretsConfigErrorData } from './errors';
-export type { Approvers, ContentFindings, Decision, PolicyInput, Reason, ReasonSource, RuleAction, RuleMode, SecretHit, Unscanned } from './types';
+export type { Approvers, ContentFindings, Decision, PolicyInput, Reason, ReasonSource, RuleAction, RuleMode, SecretFileHit, SecretHit, Unscanned } from './types';
 export {
   ActorsSchema,
   ApproversSchema,

@@ -73,10 +73,20 @@ export interface Unscanned {
   readonly detail: string;
 }
 
-/** What the content scan found: the input of the content conditions (secrets, unscannable). */
+/** A file that holds credentials by its content, where its name alone does not say so (`.npmrc` with an auth token). */
+export interface SecretFileHit {
+  readonly commit: Oid;
+  readonly path: string;
+  /** What matched, e.g. `.npmrc with auth`. */
+  readonly rule: string;
+}
+
+/** What the content scan found: the input of the content conditions (secrets, unscannable, secretFiles). */
 export interface ContentFindings {
   readonly secrets: readonly SecretHit[];
   readonly unscanned: readonly Unscanned[];
+  /** Files whose content makes them credential files (absent when no rule asked). */
+  readonly secretFiles?: readonly SecretFileHit[];
   /** Bytes of blob content scanned, and how long it took (for the audit record and benchmarks). */
   readonly scannedBytes: number;
   readonly durationMs: number;
