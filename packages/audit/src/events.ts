@@ -6,6 +6,7 @@
  */
 import type { Identity, RefUpdate } from '@pushgate/core';
 import type { ChangeSetSummary } from '@pushgate/changes';
+import type { Decision } from '@pushgate/policy';
 import type { AuditEventRow } from '@pushgate/store';
 import type { SecretMasker } from './masker';
 
@@ -26,6 +27,10 @@ export type RequestOutcome =
   | 'unauthenticated'
   /** The request itself was malformed or not allowed (bad path, unknown upstream, undecodable push). */
   | 'client-error'
+  /** A push the policy denied: nothing of it reached the upstream; the event's `decision` says why. */
+  | 'denied'
+  /** A push the policy held for approval: nothing of it reached the upstream (yet); the event's `decision` says why and who may approve. */
+  | 'held'
   /** The upstream failed or refused the gateway (unreachable, timeout, 5xx, credential refused). */
   | 'upstream-error'
   /** The client went away before the answer was complete. */
@@ -45,6 +50,11 @@ export interface InspectionTimings {
   indexMs?: number;
   /** Building the change set. */
   changesMs?: number;
+  /** Scanning the push's content for the policy's content rules (secrets in added lines, unscannable content). */
+  scanMs?: number;
+  /** Evaluating the policy over the change set, the pusher and the content findings. */
+  decideMs?: number;
+  /** Inspection up to a change set (spool, mirror, index, change set); the policy step is counted apart. */
   totalMs?: number;
 }
 
@@ -63,6 +73,8 @@ export interface InspectionRecord {
   /** The upstream's value of each pushed ref when the push was inspected (null: absent), and how many refs it had. */
   readonly upstream?: { readonly refs: number; readonly pushedRefs: Readonly<Record<string, string | null>> };
   readonly changes?: ChangeSetSummary;
+  /** What the content scan read and found (counts only: the findings themselves are in the decision, masked). */
+  readonly scan?: { readonly scannedBytes: number; readonly secrets: number; readonly unscanned: number };
 }
 
 /** An error as recorded: the public code and the (already client-safe) message. */
@@ -119,6 +131,8 @@ export interface HttpRequestRecord extends RequestOrigin {
   readonly upstreamReport?: UpstreamReportRecord;
   /** For a push: what inspection found and how long each stage took. */
   readonly inspection?: InspectionRecord;
+  /** For a push that reached the policy: the decision with every reason (findings masked by the policy). */
+  readonly decision?: Decision;
   readonly httpStatus: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
@@ -147,6 +161,7 @@ export function httpRequestRow(record: HttpRequestRecord, masker: SecretMasker):
   if (record.pushOptions !== undefined && record.pushOptions.length > 0) detail.pushOptions = [...record.pushOptions];
   if (record.upstreamReport !== undefined) detail.upstreamReport = record.upstreamReport;
   if (record.inspection !== undefined) detail.inspection = record.inspection;
+  if (record.decision !== undefined) detail.decision = record.decision;
   if (record.error !== undefined) detail.error = { code: record.error.code, message: record.error.message };
   return masker.maskValue<AuditEventRow>({
     ...originColumns(record),

@@ -34,6 +34,12 @@ describe('SecretMasker', () => {
     expect(JSON.stringify(out)).not.toContain('topsecret!');
   });
 
+  it('copies a value shared by several parents at each place, and cuts only true cycles', () => {
+    const approvers = { groups: ['release-managers'], count: 1 };
+    const decision = { kind: 'hold', reasons: [{ rule: 'r', approvers }], approvers: [approvers] };
+    expect(new SecretMasker(['topsecret!']).maskValue(decision)).toEqual(decision);
+  });
+
   it('reports weak secrets by count only', () => {
     expect(new SecretMasker(['short']).weakSecrets()).toBe(1);
     expect(new SecretMasker(['long-enough-secret']).weakSecrets()).toBe(0);

@@ -58,28 +58,35 @@ export class SecretMasker {
 
   /**
    * A copy of `value` with every string in it masked (object keys included), recursing through
-   * plain objects, arrays and errors. Dates, numbers and booleans are kept; cycles are cut.
+   * plain objects, arrays and errors. Dates, numbers and booleans are kept; cycles are cut, while
+   * a value shared by several parents (a decision's approvers, also on its reasons) is copied at
+   * each place it appears.
    */
   maskValue<T>(value: T): T {
     return this.walk(value, new WeakSet()) as T;
   }
 
-  private walk(value: unknown, seen: WeakSet<object>): unknown {
+  /** `ancestors`: the objects being copied on the way down to `value`, the only ones that make a cycle. */
+  private walk(value: unknown, ancestors: WeakSet<object>): unknown {
     if (typeof value === 'string') return this.mask(value);
     if (value === null || typeof value !== 'object') return value;
     if (value instanceof Date) return value;
     if (Buffer.isBuffer(value) || value instanceof Uint8Array) return value;
-    if (seen.has(value)) return '[Circular]';
-    seen.add(value);
-    if (Array.isArray(value)) return value.map((v) => this.walk(v, seen));
-    if (value instanceof Error) {
-      const out: Record<string, unknown> = { name: value.name, message: this.mask(value.message) };
-      const code = (value as { code?: unknown }).code;
-      if (code !== undefined) out.code = this.walk(code, seen);
+    if (ancestors.has(value)) return '[Circular]';
+    ancestors.add(value);
+    try {
+      if (Array.isArray(value)) return value.map((v) => this.walk(v, ancestors));
+      if (value instanceof Error) {
+        const out: Record<string, unknown> = { name: value.name, message: this.mask(value.message) };
+        const code = (value as { code?: unknown }).code;
+        if (code !== undefined) out.code = this.walk(code, ancestors);
+        return out;
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[this.mask(k)] = this.walk(v, ancestors);
       return out;
+    } finally {
+      ancestors.delete(value);
     }
-    const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value)) out[this.mask(k)] = this.walk(v, seen);
-    return out;
   }
 }

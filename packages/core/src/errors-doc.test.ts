@@ -302,8 +302,8 @@ describe('the completeness check itself', () => {
       duplicated: ['PACK_TRUNCATED'],
       unknownMentions: ['LIMIT_FIXTURE_GONE', 'PACK_FIXTURE_GONE'],
     });
-    const without = baseline.replace(/^\|\s*`PUSH_DENIED`.*\n/m, '');
+    const without = baseline.replace(/^\|\s*`PUSH_BAD_BODY`.*\n/m, '');
     expect(without).not.toBe(baseline);
-    expect(compareWithDoc(codes, without).missing).toEqual(['PUSH_DENIED']);
+    expect(compareWithDoc(codes, without).missing).toEqual(['PUSH_BAD_BODY']);
   });
 });

@@ -49,7 +49,7 @@ describe('pushgate CLI', () => {
     expect(version).toMatchObject({ code: 0, stdout: expect.stringMatching(/^\d+\.\d+\.\d+\n$/) });
     const help = await pushgate(['--help']);
     expect(help.code).toBe(0);
-    for (const verb of ['serve', 'demo', 'token issue', 'migrate', 'config validate', 'dev-upstream']) expect(help.stdout).toContain(verb);
+    for (const verb of ['serve', 'demo', 'token issue', 'migrate', 'config validate', 'config schema', 'dev-upstream']) expect(help.stdout).toContain(verb);
     for (const verb of [['serve'], ['demo'], ['token', '--help'], ['migrate'], ['config', '--help'], ['dev-upstream']]) {
       const r = await pushgate(verb.length === 1 ? [...verb, '--help'] : verb);
       expect(r.code).toBe(0);
@@ -71,6 +71,19 @@ describe('pushgate CLI', () => {
     expect(r.stderr).toContain(`${bad}:2:9: listen.port: `);
     expect(r.stderr).toContain(`${bad}:6:5: upstreams[0].pasword: unknown key`);
     expect((await pushgate(['config', 'validate', join(dir, 'missing.yaml')])).code).toBe(3);
+    const badRule = join(dir, 'bad-rule.yaml');
+    await writeFile(badRule, 'upstreams:\n  - { name: local, url: "http://127.0.0.1:9301" }\npolicy:\n  rules:\n    - id: guard-main\n      refs: [refs/heads/main]\n      action: hold\n');
+    const rule = await pushgate(['config', 'validate', badRule]);
+    expect(rule.code).toBe(3);
+    expect(rule.stderr).toContain(`${badRule}:5:7: policy.rules[0].approvers: rule "guard-main": action hold needs approvers`);
+  });
+
+  it('prints the JSON Schema of the config file', async () => {
+    const r = await pushgate(['config', 'schema']);
+    expect(r.code).toBe(0);
+    const schema = JSON.parse(r.stdout) as { $schema: string; properties: Record<string, unknown> };
+    expect(schema.$schema).toContain('json-schema.org');
+    expect(Object.keys(schema.properties)).toContain('policy');
   });
 
   it('refuses to serve without the upstream password, naming the variable (exit 3)', async () => {

@@ -13,7 +13,7 @@ import { isPushgateError } from '@pushgate/core';
 import { DEFAULT_MAX_TOKEN_TTL_SEC, issueToken, loadOrCreateSigningKeys, parseDuration } from '@pushgate/auth';
 import { migrate, openDatabase } from '@pushgate/store';
 import { startGitUpstream } from '@pushgate/git-server';
-import { ConfigError, formatIssue, loadConfig, readConfigFile } from './config';
+import { ConfigError, configJsonSchema, formatIssue, loadConfig, readConfigFile } from './config';
 import { createGateway } from './gateway';
 import { runDemo } from './demo';
 import { pushgateVersion } from './version';
@@ -43,7 +43,8 @@ Commands:
   token issue --config <file> --sub <id> [--email e] [--groups a,b] [--agent] [--ttl 1h]
                                    print a token the gateway with that config accepts
   migrate --config <file>          apply database migrations
-  config validate <file>           check a config file (errors name the key and line)
+  config validate <file>           check a config file (errors name the key, line and policy rule)
+  config schema                    print the config file's JSON Schema (for editors and CI)
   dev-upstream --root <dir> [--port N] [--username u --password-env VAR]
                                    serve the bare repositories under <dir> with git http-backend
   policy test <cases.yaml> [--junit F]
@@ -80,9 +81,12 @@ at most auth.gateway.maxTtl (default 30d). --agent marks the holder as an AI age
 Applies pending database migrations (serve also does so on start unless database.autoMigrate is false).
 `,
   config: `Usage: pushgate config validate <file>
+       pushgate config schema
 
-Checks a config file: YAML syntax, every key and value, unknown keys. Each error names the key
-path and the line. Secrets (passwordEnv, passwordFile, urlEnv) are not read. Exit 0 when valid, 3 when not.
+validate checks a config file: YAML syntax, every key and value, unknown keys, the policy's rules
+(patterns and globs compiled). Each error names the key path and the line, and the rule's id
+within policy.rules. Secrets (passwordEnv, passwordFile, urlEnv) are not read. Exit 0 when valid,
+3 when not. schema prints the JSON Schema of the file (draft 2020-12).
 `,
   'dev-upstream': `Usage: pushgate dev-upstream --root <dir> [--port <n>] [--host 127.0.0.1] [--username <u> --password-env <VAR>]
 
@@ -262,7 +266,12 @@ async function configCommand(args: readonly string[], io: CliIo): Promise<number
     io.stdout.write(VERB_HELP.config);
     return EXIT.ok;
   }
-  if (sub !== 'validate') throw new UsageError(sub === undefined ? 'config needs a subcommand: validate' : `unknown config subcommand "${sub}"`);
+  if (sub === 'schema') {
+    if (parse('config', rest, {}, io) === undefined) return EXIT.ok;
+    io.stdout.write(`${JSON.stringify(configJsonSchema(), null, 2)}\n`);
+    return EXIT.ok;
+  }
+  if (sub !== 'validate') throw new UsageError(sub === undefined ? 'config needs a subcommand: validate or schema' : `unknown config subcommand "${sub}"`);
   const parsed = parse('config', rest, {}, io, true);
   if (parsed === undefined) return EXIT.ok;
   if (parsed.positionals.length !== 1) throw new UsageError('config validate takes exactly one file');

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_LIMITS } from '@pushgate/core';
-import { ConfigError, listeningPublicUrl, loadConfig, parseConfigText, resolveConfig } from './config';
+import { ConfigError, configJsonSchema, listeningPublicUrl, loadConfig, parseConfigText, resolveConfig } from './config';
 
 function issuesOf(text: string) {
   try {
@@ -89,6 +89,51 @@ limits: { maxPackBytes: -1, maxWidgets: 3 }
       expect((e as ConfigError).message).toBe('gw.yaml:3:10: upstreams[0].url: url must be an http(s) URL without credentials, query or fragment');
       expect((e as ConfigError).code).toBe('CONFIG_INVALID');
     }
+  });
+
+  it('takes a policy; without one there are no rules', async () => {
+    const base = 'upstreams:\n  - { name: a, url: "http://h/" }\n';
+    const none = await resolveConfig(parseConfigText(base, 'gw.yaml'), 'gw.yaml', { baseDir: dir });
+    expect(none.policy).toBeUndefined();
+    const text = `${base}policy:\n  rules:\n    - id: no-force-push\n      refs: [refs/heads/main]\n      when: { forcePush: true }\n      action: deny\n`;
+    const withRules = await resolveConfig(parseConfigText(text, 'gw.yaml'), 'gw.yaml', { baseDir: dir });
+    expect(withRules.policy?.rules).toEqual([expect.objectContaining({ id: 'no-force-push', action: 'deny', mode: 'enforce' })]);
+  });
+
+  it('names the policy rule of a problem, besides its key path and line', () => {
+    const text = `upstreams:
+  - { name: a, url: "http://h/" }
+policy:
+  rules:
+    - id: no-force-push
+      when: { forcePuhs: true }
+      action: deny
+    - id: protected
+      paths: [deploy/**]
+      action: hold
+    - id: emails
+      when: { authorEmail: { require: "([a-z" } }
+      action: deny
+`;
+    const issues = issuesOf(text);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'policy.rules[0].when.forcePuhs', line: 6, rule: 'no-force-push', message: 'unknown key' }),
+      expect.objectContaining({ path: 'policy.rules[1].approvers', line: 8, rule: 'protected', message: expect.stringContaining('action hold needs approvers') }),
+      expect.objectContaining({ path: 'policy.rules[2].when.authorEmail.require', line: 12, rule: 'emails', message: expect.stringContaining('not valid RE2') }),
+    ]);
+    try {
+      parseConfigText(text, 'gw.yaml');
+    } catch (e) {
+      expect((e as ConfigError).message.split('\n')[0]).toBe('gw.yaml:6:15: policy.rules[0].when.forcePuhs: rule "no-force-push": unknown key');
+    }
+  });
+
+  it('describes itself as a JSON Schema, policy included', () => {
+    const schema = configJsonSchema() as { properties: Record<string, { properties?: Record<string, unknown> }>; required?: string[] };
+    expect(Object.keys(schema.properties)).toEqual(expect.arrayContaining(['listen', 'upstreams', 'limits', 'policy']));
+    expect(schema.required).toEqual(['upstreams']);
+    expect(Object.keys(schema.properties.policy.properties ?? {})).toEqual(expect.arrayContaining(['rules', 'secrets']));
+    expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
   });
 
   it('resolves a full config: paths against the file, secrets from the environment, defaults', async () => {

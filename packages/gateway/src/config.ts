@@ -10,6 +10,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import { z } from 'zod';
 import { DEFAULT_LIMITS, PushgateError, type Limits } from '@pushgate/core';
 import type { IssuerConfig } from '@pushgate/auth';
+import { PolicyConfigSchema, type PolicyConfig } from '@pushgate/policy';
 import type { UpstreamEndpoint } from '@pushgate/relay';
 import { isAddressOrCidr } from './client-address';
 
@@ -23,6 +24,8 @@ export interface ConfigIssue {
   /** 1-based line and column of the offending node (or of its nearest existing parent). */
   readonly line?: number;
   readonly column?: number;
+  /** The id of the policy rule the key belongs to (under `policy.rules`, when the rule has one). */
+  readonly rule?: string;
   readonly message: string;
 }
 
@@ -36,7 +39,8 @@ export class ConfigError extends PushgateError<ConfigErrorCode, { source: string
 /** `file:line:col: path: message`, the form editors and CI logs link to. */
 export function formatIssue(source: string, issue: ConfigIssue): string {
   const where = issue.line === undefined ? source : `${source}:${issue.line}:${issue.column ?? 1}`;
-  return issue.path ? `${where}: ${issue.path}: ${issue.message}` : `${where}: ${issue.message}`;
+  const message = issue.rule === undefined ? issue.message : `rule ${JSON.stringify(issue.rule)}: ${issue.message}`;
+  return issue.path ? `${where}: ${issue.path}: ${message}` : `${where}: ${message}`;
 }
 
 // Upstream names are the first path segment of every gateway URL; the reserved ones are the
@@ -154,7 +158,15 @@ const configSchema = z.strictObject({
   shutdown: z
     .strictObject({ drainTimeoutMs: z.number().int().min(0).default(30_000) })
     .default({ drainTimeoutMs: 30_000 }),
+  /** Rules pushes are decided by (docs/POLICY.md); absent: no rules, every inspected push is allowed. */
+  policy: PolicyConfigSchema.optional(),
 });
+
+/** The config file's JSON Schema (draft 2020-12), for editors and CI (`pushgate config schema`). */
+export function configJsonSchema(): Record<string, unknown> {
+  // The input side: what may be written, defaults optional.
+  return z.toJSONSchema(configSchema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
+}
 
 /** The config file as written, validated (defaults applied, secrets not yet read). */
 export type ConfigFile = z.infer<typeof configSchema>;
@@ -185,6 +197,8 @@ export interface GatewayConfig {
   readonly limits: Limits;
   readonly log: { readonly level: 'error' | 'warn' | 'info' | 'debug' };
   readonly shutdown: { readonly drainTimeoutMs: number };
+  /** The policy pushes are decided by; undefined: no rules (every inspected push is allowed). */
+  readonly policy: PolicyConfig | undefined;
   /** Every secret value read while resolving (upstream passwords and the Basic values built from them, the database password), for the masker. */
   readonly secretValues: readonly string[];
 }
@@ -222,18 +236,40 @@ export function parseConfigText(text: string, source: string): ConfigFile {
   const issues: ConfigIssue[] = [];
   for (const issue of result.error.issues) {
     const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol');
+    const rule = policyRuleOf(value, path);
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const pos = locate(doc.contents, lineCounter, path, key);
-        issues.push({ path: formatPath([...path, key]), ...pos, message: 'unknown key' });
+        issues.push({ path: formatPath([...path, key]), ...pos, ...rule, message: 'unknown key' });
       }
       continue;
     }
     const pos = locate(doc.contents, lineCounter, path);
-    issues.push({ path: formatPath(path), ...pos, message: issue.message });
+    issues.push({ path: formatPath(path), ...pos, ...rule, message: withoutRulePrefix(issue.message, rule.rule) });
   }
   issues.sort((a, b) => (a.line ?? 0) - (b.line ?? 0));
   throw new ConfigError('CONFIG_INVALID', source, issues);
+}
+
+/**
+ * The id of the policy rule a key path lies in (`policy.rules[i]…`), so that an error names the
+ * rule as reasons and `pushgate policy` do, besides its key path and line.
+ */
+function policyRuleOf(config: unknown, path: readonly (string | number)[]): { rule?: string } {
+  if (path[0] !== 'policy' || path[1] !== 'rules' || typeof path[2] !== 'number') return {};
+  const rules = field(field(config, 'policy'), 'rules');
+  const id = Array.isArray(rules) ? field(rules[path[2]], 'id') : undefined;
+  return typeof id === 'string' && id !== '' ? { rule: id } : {};
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/** A message of the policy's own checks starts with the rule's name, which the issue already carries. */
+function withoutRulePrefix(message: string, rule: string | undefined): string {
+  const prefix = rule === undefined ? undefined : `rule ${JSON.stringify(rule)}: `;
+  return prefix !== undefined && message.startsWith(prefix) ? message.slice(prefix.length) : message;
 }
 
 /** Options of resolveConfig / loadConfig. */
@@ -334,6 +370,7 @@ export async function resolveConfig(file: ConfigFile, source: string, options: R
     limits: { ...DEFAULT_LIMITS, ...definedOnly(file.limits) },
     log: file.log,
     shutdown: file.shutdown,
+    policy: file.policy,
     secretValues,
   };
 }

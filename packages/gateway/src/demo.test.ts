@@ -54,6 +54,14 @@ describe('pushgate demo', () => {
     const upstreamHead = (await git.gitOk(['--git-dir', join(dataDir, 'upstream', 'demo.git'), 'rev-parse', 'main'])).stdout.trim();
     expect(upstreamHead).toBe(commit);
 
+    // The demo's policy at work: main is never rewritten, and nothing of the refused push lands.
+    await git.gitOk(['reset', '-q', '--hard', 'HEAD~1'], { cwd: work });
+    await git.commitFiles(work, { 'hello.txt': 'rewritten\n' }, 'rewrite');
+    const forced = await git.git(['push', '--force', 'origin', 'HEAD:main'], { cwd: work });
+    expect(forced.code).not.toBe(0);
+    expect(forced.stderr).toContain('no-force-push-main');
+    expect((await git.gitOk(['--git-dir', join(dataDir, 'upstream', 'demo.git'), 'rev-parse', 'main'])).stdout.trim()).toBe(commit);
+
     // The upstream refuses anyone but the gateway.
     const upstreamUrl = /upstream\s+(\S+)/.exec(stdout)![1];
     const direct = await git.git(['ls-remote', upstreamUrl]);

@@ -26,6 +26,14 @@ export interface DemoOptions {
 
 /** The environment variable the demo hands the upstream password to the gateway through. */
 export const DEMO_PASSWORD_ENV = 'PUSHGATE_DEMO_UPSTREAM_PASSWORD';
+/** A small policy, so that a first push shows rules at work: main is never rewritten, no credentials are pushed. */
+export const DEMO_POLICY = {
+  rules: [
+    { id: 'no-force-push-main', description: 'main is never rewritten', refs: ['refs/heads/main'], when: { forcePush: true }, action: 'deny' },
+    { id: 'no-secrets', description: 'no credentials in what is pushed', when: { secrets: true }, action: 'deny' },
+  ],
+};
+
 /** How long the printed token is valid. */
 const DEMO_TOKEN_TTL = '12h';
 
@@ -52,6 +60,7 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         upstreams: [{ name: 'local', url: upstream.url, username: 'x-access-token', passwordEnv: DEMO_PASSWORD_ENV }],
         log: { level: 'info' },
         shutdown: { drainTimeoutMs: 10_000 },
+        policy: DEMO_POLICY,
       })}`,
       'utf8',
     );
@@ -85,7 +94,9 @@ export async function runDemo(options: DemoOptions): Promise<void> {
           `  git clone ${cloneUrl.toString()} pushgate-demo`,
           '',
           'then commit and `git push` as usual: every request is checked, relayed with the',
-          "gateway's own credential, and recorded in the audit log. New tokens:",
+          "gateway's own credential, and recorded in the audit log. The demo's policy",
+          `(${configPath}) denies a force push onto main and a commit that adds a credential.`,
+          'New tokens:',
           `  pushgate token issue --config ${configPath} --sub <you>`,
           '',
           'Press Ctrl-C to stop.',

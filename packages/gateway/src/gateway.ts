@@ -1,6 +1,7 @@
 /**
- * The composition root: builds the gateway from its config — masker, logger, database and
- * migrations, signing key and authenticator, upstream clients, audit recorder, metrics, HTTP app —
+ * The composition root: builds the gateway from its config — policy (compiled first, so a rule
+ * that cannot work stops the start), masker, logger, database and migrations, signing key and
+ * authenticator, upstream clients, audit recorder, metrics, HTTP app —
  * and owns the server's lifecycle, including a graceful shutdown that stops accepting, lets
  * in-flight requests finish (up to a deadline), waits for their audit records, and closes the
  * database.
@@ -23,7 +24,7 @@ import { createApp } from './http';
 import { createLogger, type ClosableLogger } from './logger';
 import { GATEWAY_CHANGESET_OPTIONS } from './inspection';
 import { GatewayMetrics } from './metrics';
-import { allowInspected } from './verdict';
+import { pushPolicy, type PushPolicy } from './policy';
 
 /** How long shutdown waits, once the drain deadline has passed, for cut requests' audit writes. */
 const AFTER_DEADLINE_MS = 5_000;
@@ -43,6 +44,8 @@ export interface GatewayDeps {
   readonly logger?: Logger;
   /** An open database to use instead of opening one from config (it is not closed by the gateway). */
   readonly database?: Database;
+  /** The policy to decide pushes by instead of the config's `policy` (tests inject decisions with it). */
+  readonly policy?: PushPolicy;
 }
 
 /** Where the gateway listens once started. */
@@ -87,6 +90,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const logger: Logger = deps.logger ?? (ownLogger as ClosableLogger);
   const closers: (() => Promise<void>)[] = [];
   try {
+    // Compiled first: a policy that cannot be used stops the start before anything is opened.
+    const policy = deps.policy ?? pushPolicy(config.policy);
     if (masker.weakSecrets() > 0) {
       logger.warn('an upstream credential is shorter than 8 characters; it is masked everywhere it appears, which may also hide unrelated text');
     }
@@ -144,7 +149,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       database,
       limits: config.limits,
       inspection: { mirrors, limits: config.limits, spoolRoot, logger, changeSetOptions: GATEWAY_CHANGESET_OPTIONS },
-      judge: allowInspected,
+      policy,
       clientAddress: clientAddressResolver(config.listen.trustedProxies),
       accepting: () => state.kind === 'listening',
       track: (done) => {

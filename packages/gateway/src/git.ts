@@ -12,6 +12,7 @@ import { Readable } from 'node:stream';
 import { isPushgateError, type Identity, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
 import type { InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
+import type { Decision } from '@pushgate/policy';
 import { filterAdvertisement } from '@pushgate/protocol';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { MAX_ADVERTISEMENT_BYTES, advertisedRefs } from './inspection';
@@ -49,15 +50,31 @@ export interface GitFacts {
   readonly push?: Promise<PushSettlement>;
 }
 
-/** How a push ended, for the audit record and the log. */
-export interface PushSettlement {
-  readonly inspection: InspectionRecord;
-  /** Why the push was refused (it then reached the client as `unpack`/`ng` lines), if it was. */
-  readonly refusal?: unknown;
-  readonly upstreamReport?: UpstreamReportRecord;
-  /** Where the time outside inspection went (the inspection record has its own stages). */
-  readonly timings?: PushTimings;
-}
+/** The decision that lets a push through, and those that stop it. */
+export type AllowDecision = Extract<Decision, { kind: 'allow' }>;
+/** A decision that stops a push: nothing of it reaches the upstream. */
+export type RefusingDecision = Extract<Decision, { kind: 'deny' | 'hold' }>;
+
+/**
+ * How a push ended, for the audit record and the log: one union, so that the outcome is derived
+ * from what happened rather than pieced together from flags.
+ */
+export type PushSettlement =
+  /** Allowed and sent upstream; `upstreamReport` is what the upstream answered. */
+  | {
+      readonly kind: 'relayed';
+      readonly inspection: InspectionRecord;
+      readonly decision: AllowDecision;
+      readonly upstreamReport: UpstreamReportRecord;
+      readonly timings: PushTimings;
+    }
+  /** Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:` lines). */
+  | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly timings: PushTimings }
+  /**
+   * Stopped by an error before anything reached the upstream (inspection, the policy step, the
+   * relay's request): it reached the client as `unpack`/`ng` lines or an HTTP status.
+   */
+  | { readonly kind: 'refused'; readonly inspection: InspectionRecord; readonly error: unknown; readonly decision?: Decision; readonly timings: PushTimings };
 
 /** Milliseconds of a push's steps outside inspection, and whether its mirror fetched, for the log line. */
 export interface PushTimings {

@@ -11,15 +11,15 @@ import { pipeline } from 'node:stream/promises';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { isPushgateError, type Identity, type Limits, type Logger } from '@pushgate/core';
 import type { Authenticator } from '@pushgate/auth';
-import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome } from '@pushgate/audit';
+import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome, type UpstreamReportRecord } from '@pushgate/audit';
 import type { Database } from '@pushgate/store';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
-import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply } from './git';
+import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply, type PushSettlement } from './git';
 import type { ClientAddressOf } from './client-address';
 import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
 import { mirrorSource, type InspectionContext } from './inspection';
 import { serveReceivePack } from './push';
-import type { Judge } from './verdict';
+import type { PushPolicy } from './policy';
 import { RouteError, parseGitRoute, type GitRoute } from './route';
 
 /** What the HTTP layer needs; built by the composition root (gateway.ts). */
@@ -33,8 +33,8 @@ export interface HttpContext {
   readonly limits: Limits;
   /** What push inspection needs (mirrors, spool directory, change-set options). */
   readonly inspection: InspectionContext;
-  /** Judges inspected pushes. */
-  readonly judge: Judge;
+  /** Decides about inspected pushes. */
+  readonly policy: PushPolicy;
   /** Whether the gateway still takes new work (false while draining). */
   readonly accepting: () => boolean;
   /** Registers a request so shutdown can wait for it (and its audit record). */
@@ -178,13 +178,11 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   await closed;
   const durationMs = performance.now() - started;
   const settlement = facts.push === undefined ? undefined : await facts.push;
-  const upstreamReport = facts.upstreamReport === undefined ? settlement?.upstreamReport : await facts.upstreamReport;
+  const upstreamReport = facts.upstreamReport === undefined ? (settlement?.kind === 'relayed' ? settlement.upstreamReport : undefined) : await facts.upstreamReport;
   // A push refused inside the protocol (`unpack`/`ng` lines, HTTP 200) is recorded with its reason.
-  if (error === undefined && settlement?.refusal !== undefined) error = settlement.refusal;
+  if (error === undefined && settlement?.kind === 'refused') error = settlement.error;
 
-  const served = classify(error, abort.signal.aborted);
-  // Relayed, and the upstream said no to some of it: recorded as such, not as a push that landed.
-  const outcome: RequestOutcome = served === 'ok' && upstreamRejected(upstreamReport) ? 'upstream-rejected' : served;
+  const outcome = outcomeOf(settlement, upstreamReport, classify(error, abort.signal.aborted));
   // A client that went away is recorded by the outcome alone; the stream error it caused says nothing more.
   if (outcome === 'aborted' && !isPushgateError(error)) error = undefined;
   const status = res.statusCode;
@@ -196,6 +194,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   ctx.metrics.bytesOut.inc({ route: routeLabel }, bytesOut);
   if (error instanceof UpstreamError) ctx.metrics.upstreamErrors.inc({ upstream: error.data?.upstream ?? 'unknown', code: error.code });
   if (isPushgateError(error) && error.code.startsWith('AUTH_')) ctx.metrics.authFailures.inc({ code: error.code });
+  if (settlement?.decision !== undefined) ctx.metrics.policyDecisions.inc({ decision: settlement.decision.kind });
 
   const fields = {
     method,
@@ -214,6 +213,8 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     refResults: upstreamReport?.kind === 'report' ? upstreamReport.refs : undefined,
     inspection: settlement?.inspection,
     push: settlement?.timings,
+    // Rule ids only: what the rules found is in the audit record, masked.
+    decision: decisionSummary(settlement),
   };
   if (outcome === 'error') logger.error('request failed', { ...fields, error: describeError(error) });
   else if (outcome === 'upstream-error' || outcome === 'unavailable') logger.warn('request failed', { ...fields, error: describeError(error) });
@@ -233,6 +234,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     pushOptions: facts.pushOptions,
     upstreamReport,
     inspection: settlement?.inspection,
+    decision: settlement?.decision,
     httpStatus: status,
     bytesIn,
     bytesOut,
@@ -254,7 +256,7 @@ function dispatch(call: GitCall, ctx: HttpContext): Promise<GitOutcome> {
     case 'upload-pack':
       return serveUploadPack(call);
     case 'receive-pack':
-      return serveReceivePack(call, { limits: ctx.limits, audit: ctx.audit, inspection: ctx.inspection, judge: ctx.judge });
+      return serveReceivePack(call, { limits: ctx.limits, audit: ctx.audit, inspection: ctx.inspection, policy: ctx.policy });
   }
 }
 
@@ -325,11 +327,37 @@ function classify(error: unknown, aborted: boolean): RequestOutcome {
     if (error.code === 'AUDIT_UNAVAILABLE' || error.code === 'AUTH_ISSUER_UNAVAILABLE') return 'unavailable';
     if (error.code.startsWith('AUTH_')) return 'unauthenticated';
     if (error.code === 'INTERNAL') return 'error';
+    // The policy could not be applied (content unreadable): the gateway's failure, not the client's.
+    if (error.code === 'PUSH_POLICY_FAILED') return aborted ? 'aborted' : 'error';
     const status = statusOf(error);
     if (status >= 400 && status < 500) return 'client-error';
     return 'error';
   }
   return aborted ? 'aborted' : 'error';
+}
+
+/**
+ * The outcome of a request: a push's from how it settled (a decision is the outcome whatever the
+ * connection did afterwards), anything else from how serving it ended.
+ */
+function outcomeOf(settlement: PushSettlement | undefined, upstreamReport: UpstreamReportRecord | undefined, served: RequestOutcome): RequestOutcome {
+  if (settlement === undefined) return served;
+  switch (settlement.kind) {
+    case 'decided':
+      return settlement.decision.kind === 'deny' ? 'denied' : 'held';
+    case 'relayed':
+      // Relayed, and the upstream said no to some of it: recorded as such, not as a push that landed.
+      return served === 'ok' && upstreamRejected(upstreamReport) ? 'upstream-rejected' : served;
+    case 'refused':
+      return served;
+  }
+}
+
+/** The decision's kind and the rules that fired, for the log line. */
+function decisionSummary(settlement: PushSettlement | undefined): { kind: string; rules: string[] } | undefined {
+  const decision = settlement?.decision;
+  if (decision === undefined) return undefined;
+  return { kind: decision.kind, rules: [...new Set(decision.reasons.map((r) => r.rule))] };
 }
 
 function serviceOf(route: GitRoute | undefined): GitService | undefined {

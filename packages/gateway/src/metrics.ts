@@ -20,6 +20,7 @@ export class GatewayMetrics {
   readonly auditWriteFailures: Counter<'kind'>;
   readonly authFailures: Counter<'code'>;
   readonly mirrorFetches: Counter<'reason' | 'result'>;
+  readonly policyDecisions: Counter<'decision'>;
 
   constructor() {
     const registers = [this.registry];
@@ -58,6 +59,12 @@ export class GatewayMetrics {
       name: 'pushgate_mirror_fetches_total',
       help: 'git fetches into upstream mirrors, by reason (push, prefetch, refresh) and result (ok, failed).',
       labelNames: ['reason', 'result'],
+      registers,
+    });
+    this.policyDecisions = new Counter({
+      name: 'pushgate_policy_decisions_total',
+      help: 'Policy decisions about inspected pushes: allow, deny, hold.',
+      labelNames: ['decision'],
       registers,
     });
   }

@@ -3,9 +3,11 @@
  * (gitprotocol-pack(5) "Reference Update Request and Packfile Transfer"; gitprotocol-http(5)
  * "Smart Service git-receive-pack"):
  *
- *   decode request → record received → inspect (spool, mirror, index, change set) → judge
- *   → relay (the same commands and pack, the upstream's report read on its way back)
- *   → (the HTTP layer records the outcome)
+ *   decode request → record received → inspect (spool, mirror, index, change set)
+ *   → decide (scan the content the rules need → evaluate: allow | deny | hold)
+ *   → settle: allow → relay (the same commands and pack, the upstream's report read on its way back)
+ *             deny, hold → `ng` per ref and `remote:` lines; nothing reaches the upstream
+ *   → (the HTTP layer records the settlement)
  *
  * The upstream's refs are requested as soon as the commands are read, so that the mirror knows by
  * the time it is needed whether it must fetch; a fetch the push's ref advertisement already
@@ -13,10 +15,12 @@
  * push, the mirror fetches what it added in the background, so the next push usually need not
  * (see @pushgate/mirror).
  *
- * Each step takes a typed input and returns a typed output. A push that cannot be decoded is
- * refused with 400; one the audit store cannot record with 503; one that fails inspection or is
- * denied gets `unpack <reason>` / `ng <ref> <reason>` and `remote:` lines — in every case nothing
- * of it reaches the upstream (never fail open).
+ * Each step takes a typed input and returns a typed output; the decision is a value the settle
+ * step switches on. A push that cannot be decoded is refused with 400; one the audit store cannot
+ * record with 503; one that fails inspection, whose content cannot be scanned, or that the policy
+ * denies or holds gets `unpack <reason>` / `ng <ref> <reason>` and `remote:` lines — in every case
+ * nothing of it reaches the upstream (never fail open). A deny or hold of any ref refuses every ref
+ * of the push: the upstream is sent all of a push or none of it.
  *
  * When the client asked for side-band progress the answer starts at once, so it can show
  * inspection progress while a large push is checked; a refusal found later can then only be told
@@ -24,7 +28,7 @@
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { createReadStream } from 'node:fs';
-import { PassThrough, type Readable } from 'node:stream';
+import { PassThrough, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { PushgateError, ZERO_OID, isPushgateError, type Limits, type Oid } from '@pushgate/core';
@@ -33,19 +37,30 @@ import { decodeReceivePackRequest, encodeReceivePackRequest, encodeReportRespons
 import type { AuditRecorder, InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
 import { UpstreamError } from '@pushgate/relay';
-import { pickHeaders, type GitCall, type GitFacts, type GitOutcome, type PushSettlement, type PushTimings } from './git';
+import type { ContentFindings, Decision } from '@pushgate/policy';
+import { pickHeaders, type AllowDecision, type GitCall, type GitFacts, type GitOutcome, type PushSettlement, type PushTimings, type RefusingDecision } from './git';
 import { inspectPush, mirrorSource, upstreamRefs, type InspectedPush, type InspectionContext } from './inspection';
+import type { PushPolicy } from './policy';
 import { ClientProgress } from './progress';
 import { tapReport } from './report-tap';
-import type { Judge, VerdictReason } from './verdict';
+import { allowNotes, decisionReport, decisionText } from './settle';
 
 /** Codes of PushRequestError (listed in docs/ERRORS.md). */
-export type PushRequestErrorCode = 'PUSH_UNSUPPORTED_ENCODING' | 'PUSH_BAD_BODY' | 'PUSH_DENIED';
+export type PushRequestErrorCode = 'PUSH_UNSUPPORTED_ENCODING' | 'PUSH_BAD_BODY' | 'PUSH_POLICY_FAILED';
 
-/** A receive-pack body the gateway cannot read, or a push the judge denied. */
-export class PushRequestError extends PushgateError<PushRequestErrorCode, { encoding?: string; offset?: number; reasons?: readonly VerdictReason[] }> {
-  constructor(code: PushRequestErrorCode, message: string, data: { encoding?: string; offset?: number; reasons?: readonly VerdictReason[] }, status: number, cause?: unknown) {
-    super(code, message, { data, cause, delivery: code === 'PUSH_DENIED' ? { kind: 'ng' } : { kind: 'http', status } });
+/** What a PushRequestError says about where. */
+export interface PushRequestErrorData {
+  readonly encoding?: string;
+  readonly offset?: number;
+  /** The policy step that failed. */
+  readonly step?: 'scan' | 'evaluate';
+}
+
+/** A receive-pack body the gateway cannot read, or a push the policy could not be applied to. */
+export class PushRequestError extends PushgateError<PushRequestErrorCode, PushRequestErrorData> {
+  constructor(code: PushRequestErrorCode, message: string, data: PushRequestErrorData, status: number, cause?: unknown) {
+    // A policy failure is found after the pack was read whole, so it is told per ref, like a denial.
+    super(code, message, { data, cause, delivery: code === 'PUSH_POLICY_FAILED' ? { kind: 'ng' } : { kind: 'http', status } });
   }
 }
 
@@ -61,10 +76,11 @@ export interface PushDeps {
   readonly limits: Limits;
   readonly audit: AuditRecorder;
   readonly inspection: InspectionContext;
-  readonly judge: Judge;
+  /** Decides about inspected pushes. */
+  readonly policy: PushPolicy;
 }
 
-/** How the work on a push ended: relayed (the upstream's answer streaming back) or refused. */
+/** How the work on a push ended: relayed (the upstream's answer streaming back), decided against, or refused. */
 type PushEnd =
   | {
       readonly kind: 'relayed';
@@ -74,12 +90,19 @@ type PushEnd =
       readonly body: Readable;
       readonly report: Promise<UpstreamReportRecord>;
       readonly inspection: InspectionRecord;
+      readonly decision: AllowDecision;
       /** performance.now() when the push was sent upstream. */
       readonly relayStarted: number;
       readonly mirror: MirrorRefsSource;
       readonly dispose: () => Promise<void>;
     }
-  | { readonly kind: 'refused'; readonly error: unknown; readonly inspection: InspectionRecord; readonly mirror?: MirrorRefsSource };
+  | { readonly kind: 'decided'; readonly decision: RefusingDecision; readonly inspection: InspectionRecord; readonly mirror: MirrorRefsSource }
+  | { readonly kind: 'refused'; readonly error: unknown; readonly inspection: InspectionRecord; readonly decision?: Decision; readonly mirror?: MirrorRefsSource };
+
+/** The policy step's result: a decision, with what the content scan read, or why none could be taken. */
+type Decided =
+  | { readonly kind: 'decided'; readonly decision: Decision; readonly findings: ContentFindings; readonly decideMs: number }
+  | { readonly kind: 'failed'; readonly error: PushRequestError; readonly findings?: ContentFindings };
 
 const RESULT_HEADERS = { 'content-type': 'application/x-git-receive-pack-result', 'cache-control': 'no-cache' };
 
@@ -117,23 +140,62 @@ export async function serveReceivePack(call: GitCall, deps: PushDeps): Promise<G
   }
 
   const end = await runPush(call, push, deps, undefined);
-  if (end.kind === 'refused') {
-    const settlement: PushSettlement = { inspection: end.inspection, refusal: end.error, timings: timingsOf(receivedMs, end) };
-    // A client that asked for no report (no real git does) can only be told by HTTP status.
-    if (caps.reportFormat === 'none') return { kind: 'failed', error: end.error, facts: { ...facts, push: Promise.resolve(settlement) } };
-    const { report, lines } = refusal(request, end.error, call.requestId);
-    return {
-      kind: 'replied',
-      reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: encodeReportResponse(report, { capabilities: caps, progress: lines }) },
-      facts: { ...facts, push: Promise.resolve(settlement) },
-    };
+  const timings = timingsOf(receivedMs, end);
+  switch (end.kind) {
+    case 'refused': {
+      const settlement: PushSettlement = { kind: 'refused', inspection: end.inspection, error: end.error, decision: end.decision, timings };
+      // A client that asked for no report (no real git does) can only be told by HTTP status.
+      if (caps.reportFormat === 'none') return { kind: 'failed', error: end.error, facts: { ...facts, push: Promise.resolve(settlement) } };
+      const { report, lines } = refusal(request, end.error, call.requestId);
+      return {
+        kind: 'replied',
+        reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: encodeReportResponse(report, { capabilities: caps, progress: lines }) },
+        facts: { ...facts, push: Promise.resolve(settlement) },
+      };
+    }
+    case 'decided': {
+      const settlement: PushSettlement = { kind: 'decided', inspection: end.inspection, decision: end.decision, timings };
+      if (caps.reportFormat === 'none') {
+        // Not an error of the request: the policy's answer, told in the only way left.
+        const text = `${decisionText(end.decision).join('\n')}\npushgate: nothing was sent to the upstream (request id ${call.requestId})\n`;
+        return {
+          kind: 'replied',
+          reply: { kind: 'bytes', status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' }, body: Buffer.from(text, 'utf8') },
+          facts: { ...facts, push: Promise.resolve(settlement) },
+        };
+      }
+      const { report, lines } = decisionReport(request.commands.map((c) => c.ref), end.decision, call.requestId);
+      return {
+        kind: 'replied',
+        reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: encodeReportResponse(report, { capabilities: caps, progress: lines }) },
+        facts: { ...facts, push: Promise.resolve(settlement) },
+      };
+    }
+    case 'relayed': {
+      end.body.once('close', () => void end.dispose());
+      const settled = end.report.then((upstreamReport): PushSettlement => ({ kind: 'relayed', inspection: end.inspection, decision: end.decision, upstreamReport, timings: timingsOf(receivedMs, end) }));
+      // The policy's notes (dry-run rules, exemptions) go first, on the side band the upstream's answer uses.
+      const notes = allowNotes(end.decision);
+      const body = sideband !== undefined && end.status === 200 && notes.length > 0 ? prefixed(notes.map((line) => encodeSideband(2, `${line}\n`, sideband)), end.body) : end.body;
+      return { kind: 'replied', reply: { kind: 'stream', status: end.status, headers: end.headers, body }, facts: { ...facts, push: settled } };
+    }
   }
-  end.body.once('close', () => void end.dispose());
-  const settled = end.report.then((upstreamReport): PushSettlement => ({ inspection: end.inspection, upstreamReport, timings: timingsOf(receivedMs, end) }));
-  return { kind: 'replied', reply: { kind: 'stream', status: end.status, headers: end.headers, body: end.body }, facts: { ...facts, push: settled } };
 }
 
-/** Inspect → judge → relay. Never throws: anything that stops the push is `refused`. */
+/** `head` then `rest`, as one stream; a failure of `rest` fails it, and its end (or a cut) ends `rest`. */
+function prefixed(head: readonly Buffer[], rest: Readable): Readable {
+  async function* both(): AsyncGenerator<Buffer> {
+    yield* head;
+    yield* rest;
+  }
+  const out = Readable.from(both(), { objectMode: false });
+  // Cut before `rest` was reached, the generator never touches it: `rest` must still close, or
+  // the spool would stay and the upstream's report would never settle.
+  out.once('close', () => rest.destroy());
+  return out;
+}
+
+/** Inspect → decide → settle (relay, or stop here). Never throws: anything that stops the push is `refused` or `decided`. */
 async function runPush(
   call: GitCall,
   push: Extract<DecodedPush, { kind: 'push' }> & { readonly advertised: Promise<ReadonlyMap<string, Oid>> },
@@ -154,21 +216,85 @@ async function runPush(
   );
   if (inspection.kind === 'refused') return { kind: 'refused', error: inspection.error, inspection: inspection.record, mirror: inspection.mirror };
   progress?.finish();
-  try {
-    const verdict = deps.judge(inspection.changeSet, call.identity);
-    // Judged: the relay needs neither the pushed objects nor the mirror, and the mirror's
-    // refresh after the relay must not wait for this push's hold on it.
-    inspection.closeContent();
-    if (verdict.kind === 'deny') {
-      throw new PushRequestError('PUSH_DENIED', verdict.reasons.map((r) => `${r.rule}: ${r.message}`).join('; '), { reasons: verdict.reasons }, 403);
-    }
-    const end = await relay(call, push.request, inspection);
-    void end.report.then((report) => refreshMirror(call, push.request, report, deps.inspection));
-    return end;
-  } catch (error) {
+  const decided = await decide(call, push.request, inspection, deps.policy);
+  // Decided: the relay needs neither the pushed objects nor the mirror, and the mirror's refresh
+  // after the relay must not wait for this push's hold on it.
+  inspection.closeContent();
+  const record = withPolicyStep(inspection.record, decided);
+  if (decided.kind === 'failed') {
     await inspection.dispose();
-    return { kind: 'refused', error, inspection: inspection.record, mirror: inspection.mirror };
+    return { kind: 'refused', error: decided.error, inspection: record, mirror: inspection.mirror };
   }
+  const { decision } = decided;
+  switch (decision.kind) {
+    case 'deny':
+    case 'hold':
+      // Holds are not stored yet: the spooled pack goes with the answer, nothing is kept to relay later.
+      await inspection.dispose();
+      return { kind: 'decided', decision, inspection: record, mirror: inspection.mirror };
+    case 'allow':
+      try {
+        const end = await relay(call, push.request, inspection, record, decision);
+        void end.report.then((report) => refreshMirror(call, push.request, report, deps.inspection));
+        return end;
+      } catch (error) {
+        await inspection.dispose();
+        return { kind: 'refused', error, decision, inspection: record, mirror: inspection.mirror };
+      }
+    default:
+      return unreachable(decision);
+  }
+}
+
+/**
+ * The policy step: the content the rules need is scanned, then the pure evaluation decides.
+ * Content that cannot be read (a store read error, the client gone) refuses the push: a push
+ * whose content was not checked is never let through.
+ */
+async function decide(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush, policy: PushPolicy): Promise<Decided> {
+  let findings: ContentFindings;
+  try {
+    findings = await policy.scan(inspection.changeSet, inspection.content);
+  } catch (e) {
+    const why = isPushgateError(e) ? ` (${e.code})` : '';
+    if (!isPushgateError(e)) call.logger.error('scanning a push for policy failed', { error: e instanceof Error ? e.stack : String(e) });
+    const error = new PushRequestError('PUSH_POLICY_FAILED', `the push's content could not be scanned for policy${why}; it was refused, not let through unchecked`, { step: 'scan' }, 503, e);
+    return { kind: 'failed', error };
+  }
+  const started = performance.now();
+  try {
+    const decision = policy.evaluate({
+      upstream: call.route.upstream,
+      repo: call.route.repoPath,
+      identity: call.identity,
+      pushOptions: request.pushOptions,
+      changeSet: inspection.changeSet,
+      content: findings,
+    });
+    return { kind: 'decided', decision, findings, decideMs: Math.round(performance.now() - started) };
+  } catch (e) {
+    call.logger.error('evaluating the policy failed', { error: e instanceof Error ? e.stack : String(e) });
+    const error = new PushRequestError('PUSH_POLICY_FAILED', 'the policy could not be evaluated for this push; it was refused, not let through unchecked', { step: 'evaluate' }, 500, e);
+    return { kind: 'failed', error, findings };
+  }
+}
+
+/** The inspection record with the policy step's timings and what the content scan read. */
+function withPolicyStep(record: InspectionRecord, decided: Decided): InspectionRecord {
+  const findings = decided.findings;
+  return {
+    ...record,
+    timings: {
+      ...record.timings,
+      ...(findings === undefined ? {} : { scanMs: Math.round(findings.durationMs) }),
+      ...(decided.kind === 'decided' ? { decideMs: decided.decideMs } : {}),
+    },
+    ...(findings === undefined ? {} : { scan: { scannedBytes: findings.scannedBytes, secrets: findings.secrets.length, unscanned: findings.unscanned.length } }),
+  };
+}
+
+function unreachable(value: never): never {
+  throw new Error(`unhandled case: ${JSON.stringify(value)}`);
 }
 
 /** Has the mirror fetch, in the background, what the upstream just accepted (see the module comment). */
@@ -180,7 +306,7 @@ function refreshMirror(call: GitCall, request: ReceivePackRequest, report: Upstr
 }
 
 /** Sends the same commands and the spooled pack to the upstream with the gateway's credential. */
-async function relay(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush): Promise<Extract<PushEnd, { kind: 'relayed' }>> {
+async function relay(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush, record: InspectionRecord, decision: AllowDecision): Promise<Extract<PushEnd, { kind: 'relayed' }>> {
   const relayStarted = performance.now();
   const commands = encodeReceivePackRequest(request);
   const res = await call.upstream.request({
@@ -206,7 +332,8 @@ async function relay(call: GitCall, request: ReceivePackRequest, inspection: Ins
     headers: res.headers,
     body: tap.stream,
     report: tap.report,
-    inspection: inspection.record,
+    inspection: record,
+    decision,
     relayStarted,
     mirror: inspection.mirror,
     dispose: inspection.dispose,
@@ -218,24 +345,36 @@ async function* relayBody(commands: Buffer, packPath: string | undefined): Async
   if (packPath !== undefined) yield* createReadStream(packPath, { highWaterMark: 1 << 20 });
 }
 
-/** Finishes a streamed answer: the upstream's answer appended, or the refusal as git reports it. */
+/** Finishes a streamed answer: the upstream's answer appended, or why the push stopped, as git reports it. */
 async function streamEnd(end: PushEnd, out: PassThrough, call: GitCall, request: ReceivePackRequest, progress: ClientProgress, receivedMs: number): Promise<PushSettlement> {
-  if (end.kind === 'refused') {
-    progress.abandon();
-    const { report, lines } = refusal(request, end.error, call.requestId);
-    if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
-    return { inspection: end.inspection, refusal: end.error, timings: timingsOf(receivedMs, end) };
+  const sideband = request.capabilities.sideband;
+  switch (end.kind) {
+    case 'refused': {
+      progress.abandon();
+      const { report, lines } = refusal(request, end.error, call.requestId);
+      if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
+      return { kind: 'refused', inspection: end.inspection, error: end.error, decision: end.decision, timings: timingsOf(receivedMs, end) };
+    }
+    case 'decided': {
+      progress.finish();
+      const { report, lines } = decisionReport(request.commands.map((c) => c.ref), end.decision, call.requestId);
+      if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
+      return { kind: 'decided', inspection: end.inspection, decision: end.decision, timings: timingsOf(receivedMs, end) };
+    }
+    case 'relayed': {
+      progress.finish();
+      if (sideband !== undefined && out.writable) for (const line of allowNotes(end.decision)) out.write(encodeSideband(2, `${line}\n`, sideband));
+      try {
+        await pipeline(end.body, out);
+      } catch {
+        // The client or the upstream went away; the HTTP layer sees the cut and the tap says what arrived.
+      } finally {
+        await end.dispose();
+      }
+      const upstreamReport = await end.report;
+      return { kind: 'relayed', inspection: end.inspection, decision: end.decision, upstreamReport, timings: timingsOf(receivedMs, end) };
+    }
   }
-  progress.finish();
-  try {
-    await pipeline(end.body, out);
-  } catch {
-    // The client or the upstream went away; the HTTP layer sees the cut and the tap says what arrived.
-  } finally {
-    await end.dispose();
-  }
-  const upstreamReport = await end.report;
-  return { inspection: end.inspection, upstreamReport, timings: timingsOf(receivedMs, end) };
 }
 
 /** The push's timings once it has ended (relayed: once the upstream's answer has). */
@@ -252,10 +391,6 @@ function timingsOf(receivedMs: number, end: PushEnd): PushTimings {
 export function refusal(request: ReceivePackRequest, error: unknown, requestId: string): { report: ReportStatus; lines: string[] } {
   const message = refusalMessage(error);
   const lines = [`pushgate: push refused: ${message}`];
-  if (error instanceof PushRequestError && error.data?.reasons) {
-    lines.length = 0;
-    for (const r of error.data.reasons) lines.push(`pushgate: denied (${r.rule}): ${r.message}`);
-  }
   lines.push(`pushgate: nothing was sent to the upstream (request id ${requestId})`);
   const delivery = isPushgateError(error) ? error.delivery : undefined;
   if (delivery?.kind === 'ng') {
