@@ -31,10 +31,19 @@ export interface SpanHash {
   readonly counts: Float64Array;
 }
 
+/**
+ * Byte counts by bucket while one blob is hashed, indexed directly by bucket (buckets are below
+ * HASHBASE), with the buckets touched listed aside so that only those are read back and cleared:
+ * a Map per blob cost more than the hashing itself on rename-heavy pushes.
+ */
+const bucketCounts = new Float64Array(HASHBASE);
+let touched = new Uint32Array(1024);
+
 /** diffcore-delta.c hash_chars. */
 export function hashChars(data: Uint8Array, isText: boolean): SpanHash {
-  const map = new Map<number, number>();
+  const counts = bucketCounts;
   const len = data.length;
+  let used = 0;
   let accum1 = 0;
   let accum2 = 0;
   let n = 0;
@@ -47,16 +56,27 @@ export function hashChars(data: Uint8Array, isText: boolean): SpanHash {
     accum1 = (accum1 + c) >>> 0;
     if (++n < 64 && c !== 10) continue;
     const h = ((accum1 + Math.imul(accum2, 0x61)) >>> 0) % HASHBASE;
-    map.set(h, (map.get(h) ?? 0) + n);
+    if (counts[h] === 0) {
+      if (used === touched.length) {
+        const grown = new Uint32Array(touched.length * 2);
+        grown.set(touched);
+        touched = grown;
+      }
+      touched[used++] = h;
+    }
+    counts[h] += n;
     n = 0;
     accum1 = 0;
     accum2 = 0;
   }
   // A last chunk with no LF is not counted: git 2.39 drops it too (checked in similarity.test.ts).
-  const keys = Uint32Array.from(map.keys()).sort();
-  const counts = new Float64Array(keys.length);
-  for (let i = 0; i < keys.length; i++) counts[i] = map.get(keys[i])!;
-  return { keys, counts };
+  const keys = touched.slice(0, used).sort();
+  const out = new Float64Array(used);
+  for (let i = 0; i < used; i++) {
+    out[i] = counts[keys[i]];
+    counts[keys[i]] = 0;
+  }
+  return { keys, counts: out };
 }
 
 /** diffcore-delta.c diffcore_count_changes: bytes of `dst` copied from `src`. */
