@@ -121,6 +121,14 @@ export class Upstream {
   private readonly base: URL;
   private readonly authorizationValue: string | undefined;
   private readonly agent: http.Agent;
+  /**
+   * For requests with a body (a push's or a fetch's POST): a connection of their own, never an
+   * idle keep-alive one. A server may close an idle connection (Node's keepAliveTimeout is 5 s) at
+   * the moment it is reused; a GET could be sent again, but a POST's body is a stream already
+   * consumed, so the push would fail with ECONNRESET after its whole inspection — seen when an
+   * inspection outlasted the server's idle timeout. One handshake per push costs nothing beside it.
+   */
+  private readonly freshAgent: http.Agent;
   private readonly connectTimeoutMs: number;
   private readonly idleTimeoutMs: number;
   private readonly logger: Logger;
@@ -140,6 +148,7 @@ export class Upstream {
     this.authorizationValue =
       endpoint.credential.kind === 'basic' ? basicAuthorization(endpoint.credential.username, endpoint.credential.password) : undefined;
     this.agent = base.protocol === 'https:' ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.freshAgent = base.protocol === 'https:' ? new https.Agent({ keepAlive: false }) : new http.Agent({ keepAlive: false });
     this.connectTimeoutMs = endpoint.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
     this.idleTimeoutMs = endpoint.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
     this.logger = (options.logger ?? silentLogger).child({ upstream: endpoint.name });
@@ -179,7 +188,8 @@ export class Upstream {
         outgoing.destroy(err);
       };
 
-      const outgoing = transport.request(url, { method: req.method, headers, agent: this.agent, signal: req.signal });
+      const agent = req.body === undefined ? this.agent : this.freshAgent;
+      const outgoing = transport.request(url, { method: req.method, headers, agent, signal: req.signal });
 
       const connectTimer = setTimeout(() => {
         fail(new UpstreamError('UPSTREAM_TIMEOUT', `upstream "${this.name}" did not accept a connection within ${this.connectTimeoutMs} ms`, where));
@@ -237,6 +247,7 @@ export class Upstream {
   /** Closes idle keep-alive connections. */
   close(): void {
     this.agent.destroy();
+    this.freshAgent.destroy();
   }
 
   private resolve(repoPath: string, endpoint: GitEndpoint | undefined, query?: string): URL {
