@@ -836,7 +836,7 @@ function render(stores: readonly BenchDatabase['kind'][], results: readonly Stor
     const pg = results.find((r) => r.rss && r.db === 'postgres') ?? results.find((r) => r.rss)!;
     out.push(
       '',
-      `The push adds ${(pg.rss!.peakMB - pg.rss!.beforeMB).toFixed(0)} MB to the gateway's RSS at its peak (${storeName(pg.db)}), and the peak is reached while the change set of its ${big.commits} commits is built: the indexing alone of a pack this size needs much less (Pack inspection measures it), while the change set holds every commit's file changes and up to 32 MiB of diff text, besides its tree and blob caches (16 and 8 MiB as the gateway runs it). Bringing a push of this size under 300 MB is a matter for the change-set builder's memory (packages/changes), not for the relay or the spool, which stream with bounded buffers.`,
+      `The push adds ${(pg.rss!.peakMB - pg.rss!.beforeMB).toFixed(0)} MB to the gateway's RSS at its peak (${storeName(pg.db)}), and the peak is reached while the change set of its ${big.commits} commits is built: the indexing alone of a pack this size needs much less (Pack inspection measures it), while the change set is built: its file changes are compact (typed arrays over interned paths and ids, no diff text), so what fills the peak is the objects read to build it — its tree and blob caches (16 and 8 MiB as the gateway runs it), the pushed pack's and the mirror's reader caches, and the buffers of trees already read that V8 has not yet collected (see Memory of a large inspection). Bringing a push of this size under 300 MB is a matter for those readers (packages/pack, packages/changes), not for the relay or the spool, which stream with bounded buffers.`,
       '',
     );
   }
