@@ -4,25 +4,13 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS } from '@pushgate/core';
 import * as isogit from 'isomorphic-git';
 import { GitDirObjectStore, isoGitOverStore } from '@pushgate/objects';
-import { PushScenario, withContent } from './git-fixture.test-support';
+import { PushScenario, prng, withContent } from './git-fixture.test-support';
 import type { ChangeSet, ContentDiff, FileChange } from './index';
 
 // A generated history (adds, edits, deletes, exact and edited renames, mode changes, symlinks,
 // type changes, binary files, merges) pushed in one go: for every commit the change set must
 // list what `git diff-tree -r -M --raw` lists, in the same order, with git's similarity scores,
 // and count the lines `git diff-tree --numstat` counts.
-
-/** Deterministic PRNG (mulberry32) so a failure can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Entry = { kind: 'text'; lines: string[]; exec: boolean } | { kind: 'binary'; seed: number } | { kind: 'link'; target: string };
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PushScenario, withContent } from './git-fixture.test-support';
+import { PushScenario, prng, withContent } from './git-fixture.test-support';
 import type { ChangeSet, CommitChange, FileChange, FileSide, MergeContent } from './index';
 
 // A merge-heavy history made by a script — topic branches forked from older points of main,
@@ -13,18 +13,6 @@ import type { ChangeSet, CommitChange, FileChange, FileSide, MergeContent } from
 // A merge's parent sides are looked up at the same path (a parent that has the file under its
 // old name shows it absent), so merges are compared with git's combined diff without -M, which
 // lists the same paths and shows the parents that way too.
-
-/** Deterministic PRNG (mulberry32) so a failure can be reproduced from its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const TOPICS = 14;
 

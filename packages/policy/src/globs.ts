@@ -15,12 +15,22 @@ export interface NameGlob {
 /** How `*` behaves: within one `/`-separated segment (refs, repositories) or across everything (options, subjects). */
 export type GlobSegments = 'segmented' | 'flat';
 
+/** A glob that cannot be read; `reason` says what is wrong (`unclosed [`, `unclosed {`). */
+export class GlobSyntaxError extends Error {
+  constructor(
+    readonly glob: string,
+    readonly reason: string,
+  ) {
+    super(`glob ${JSON.stringify(glob)}: ${reason}`);
+  }
+}
+
 /**
- * Compiles a whole-name glob: `*` (within a segment when `segments` is `segmented`), `**` (across
- * segments), `?`, `{a,b}` and `[…]`. `caseInsensitive` for emails. Throws an Error whose message
- * says what is wrong; the configuration schema turns it into an issue.
+ * The RE2 source of a glob (unanchored): `*` (within a segment when `segments` is `segmented`),
+ * `**` (across segments; followed by a slash it also matches no directory at all), `?`, `{a,b}` and `[…]`. The one
+ * translation every glob of the package goes through; throws GlobSyntaxError.
  */
-export function compileNameGlob(glob: string, segments: GlobSegments, caseInsensitive = false): NameGlob {
+export function globSource(glob: string, segments: GlobSegments): string {
   let re = '';
   let depth = 0;
   const star = segments === 'segmented' ? '[^/]*' : '.*';
@@ -43,12 +53,21 @@ export function compileNameGlob(glob: string, segments: GlobSegments, caseInsens
     } else if (c === ',' && depth > 0) re += '|';
     else if (c === '[') {
       const close = glob.indexOf(']', i + 1);
-      if (close < 0) throw new Error(`glob ${JSON.stringify(glob)}: unclosed [`);
+      if (close < 0) throw new GlobSyntaxError(glob, 'unclosed [');
       re += `[${glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\')}]`;
       i = close;
     } else re += RE2JS.quote(c);
   }
-  if (depth !== 0) throw new Error(`glob ${JSON.stringify(glob)}: unclosed {`);
+  if (depth !== 0) throw new GlobSyntaxError(glob, 'unclosed {');
+  return re;
+}
+
+/**
+ * Compiles a whole-name glob (globSource's syntax). `caseInsensitive` for emails. Throws an Error
+ * whose message says what is wrong; the configuration schema turns it into an issue.
+ */
+export function compileNameGlob(glob: string, segments: GlobSegments, caseInsensitive = false): NameGlob {
+  const re = globSource(glob, segments);
   let compiled: RE2JS;
   try {
     compiled = RE2JS.compile(`^(?:${re})$`, caseInsensitive ? RE2JS.CASE_INSENSITIVE : 0);

@@ -3,6 +3,7 @@
  */
 import { RE2JS } from 're2js';
 import { SecretsConfigError } from '../errors';
+import { GlobSyntaxError, globSource } from '../globs';
 
 /** A compiled path glob. */
 export interface PathGlob {
@@ -16,33 +17,13 @@ export interface PathGlob {
  * in any directory. It compiles to RE2, so matching is linear in the path whatever the glob.
  */
 export function compileGlob(glob: string, setting = 'allow.paths'): PathGlob {
-  let re = '';
-  let depth = 0;
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') {
-      if (glob[i + 1] === '*') {
-        const slashAfter = glob[i + 2] === '/';
-        re += slashAfter ? '(?:.*/)?' : '.*';
-        i += slashAfter ? 2 : 1;
-      } else re += '[^/]*';
-    } else if (c === '?') re += '[^/]';
-    else if (c === '{') {
-      re += '(?:';
-      depth++;
-    } else if (c === '}' && depth > 0) {
-      re += ')';
-      depth--;
-    } else if (c === ',' && depth > 0) re += '|';
-    else if (c === '[') {
-      const close = glob.indexOf(']', i + 1);
-      if (close < 0) throw new SecretsConfigError('SECRETS_PATTERN_INVALID', `path glob ${JSON.stringify(glob)}: unclosed [`, { setting, pattern: glob, reason: 'unclosed [' });
-      const body = glob.slice(i + 1, close).replace(/^!/, '^').replace(/\\/g, '\\\\');
-      re += `[${body}]`;
-      i = close;
-    } else re += RE2JS.quote(c);
+  let re: string;
+  try {
+    re = globSource(glob, 'segmented');
+  } catch (e) {
+    if (!(e instanceof GlobSyntaxError)) throw e;
+    throw new SecretsConfigError('SECRETS_PATTERN_INVALID', `path glob ${JSON.stringify(glob)}: ${e.reason}`, { setting, pattern: glob, reason: e.reason });
   }
-  if (depth !== 0) throw new SecretsConfigError('SECRETS_PATTERN_INVALID', `path glob ${JSON.stringify(glob)}: unclosed {`, { setting, pattern: glob, reason: 'unclosed {' });
   const anchored = glob.includes('/') ? `^/?${re.replace(/^\\\//, '')}$` : `(?:^|/)${re}$`;
   let compiled: RE2JS;
   try {
