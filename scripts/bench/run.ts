@@ -212,6 +212,7 @@ average ${loadBefore.toFixed(2)} at the start, ${load().toFixed(2)} at the end.
 - [Pack inspection](#pack-inspection): indexing a pushed pack, and the whole inspection, against \`git index-pack\`.
 - [Push through the gateway](#push-through-the-gateway): pushes inspected and relayed, against the same pushes direct; the gateway's memory.
 - [Memory of a large inspection](#memory-of-a-large-inspection): where the peak of the ~200 MB push's inspection goes.
+- [Policy](#policy): judging a push with the recommended rules, against the inspection it follows.
 
 ${goals}
 `);
