@@ -1,2 +1,3 @@
 export * from './errors';
 export * from './upstream';
+export * from './push';
