@@ -84,7 +84,7 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     expect(receivePackPosts(w.h.upstream, repo)).toEqual([]);
 
     const pending = await w.api('rita').hold(held.id);
-    expect(pending.state.kind).toBe('pending');
+    expect(pending.state).toBe('pending');
     expect(pending.pushId).toBe(pushId);
     expect(pending.repo).toBe(repo);
     expect(listedIds(await w.api('rita').list('state=pending'))).toContain(held.id);
@@ -94,9 +94,9 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
 
     const approved = await w.api('rita').approve(held.id, { comment: 'ship it' });
     expect(approved.status).toBe(200);
-    expect(['approved', 'relaying', 'relayed']).toContain(holdOf(approved).state.kind);
+    expect(['approved', 'relaying', 'relayed']).toContain(holdOf(approved).state);
     const relayed = await waitForState(w.api('alice'), held.id, ['relayed', 'stale', 'upstream-rejected']);
-    expect(relayed.state.kind).toBe('relayed');
+    expect(relayed.state).toBe('relayed');
     expect(await w.ref(repo)).toBe(tip);
     expect(servedReceivePackPosts(w.h.upstream, repo)).toHaveLength(1);
     expect(await timesSetTo(w.h.git, w.h.upstream, repo, 'refs/heads/main', tip)).toBe(1);
@@ -129,7 +129,7 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     const rejected = await w.api('rita').reject(held.id, { comment: 'not during the freeze' });
     expect(rejected.status).toBe(200);
     const hold = await w.api('alice').hold(held.id);
-    expect(hold.state).toEqual(expect.objectContaining({ kind: 'rejected', comment: 'not during the freeze', by: expect.objectContaining({ sub: 'rita' }) }));
+    expect(hold).toEqual(expect.objectContaining({ state: 'rejected', comment: 'not during the freeze', by: expect.objectContaining({ sub: 'rita' }) }));
     expect(await packChunkRows(w.h.inProcess!.database, held.id)).toBe(0);
 
     const late = await w.api('ravi').approve(held.id);
@@ -149,12 +149,12 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     const byReviewer = await w.api('rita').cancel(held.id);
     expect(byReviewer.status).toBe(403);
     expect(errorCode(byReviewer)).toBe('HOLD_NOT_PUSHER');
-    expect((await w.api('alice').hold(held.id)).state.kind).toBe('pending');
+    expect((await w.api('alice').hold(held.id)).state).toBe('pending');
 
     const cancelled = await w.api('alice').cancel(held.id, { comment: 'pushed the wrong branch' });
     expect(cancelled.status).toBe(200);
     const hold = await w.api('alice').hold(held.id);
-    expect(hold.state).toEqual(expect.objectContaining({ kind: 'cancelled', by: expect.objectContaining({ sub: 'alice' }) }));
+    expect(hold).toEqual(expect.objectContaining({ state: 'cancelled', by: expect.objectContaining({ sub: 'alice' }) }));
     const late = await w.api('rita').approve(held.id);
     expect(late.status).toBe(409);
     expect(await w.ref(repo)).toBe(base);
@@ -179,11 +179,11 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     const missing = await w.api('rita').approve('doesnotexist00');
     expect(missing.status).toBe(404);
     expect(errorCode(missing)).toBe('HOLD_NOT_FOUND');
-    expect((await w.api('rita').hold(held.id)).state.kind).toBe('pending');
+    expect((await w.api('rita').hold(held.id)).state).toBe('pending');
     expect(await w.ref(repo)).toBe(base);
 
     expect((await w.api('rita').approve(held.id)).status).toBe(200);
-    expect((await waitForState(w.api('carol'), held.id, ['relayed', 'stale', 'upstream-rejected'])).state.kind).toBe('relayed');
+    expect((await waitForState(w.api('carol'), held.id, ['relayed', 'stale', 'upstream-rejected'])).state).toBe('relayed');
     expect(await w.ref(repo)).toBe(tip);
   });
 
@@ -192,12 +192,12 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     const tip = await w.h.git.commitFiles(work, { 'auth/policy.txt': 'allow: everyone\n' }, 'open up');
     const held = await pushHeld(w.h.git, work, gatewayRemote(w.h.gateway.url, repo, w.tokens.alice), ['HEAD:refs/heads/main']);
     const pending = await w.api('bea').hold(held.id);
-    expect(pending.state.kind).toBe('pending');
+    expect(pending.state).toBe('pending');
 
     const first = await w.api('bea').approve(held.id, { digest: pending.digest });
     expect(first.status).toBe(200);
     const afterFirst = await w.api('alice').hold(held.id);
-    expect(afterFirst.state.kind).toBe('pending');
+    expect(afterFirst.state).toBe('pending');
     expect(afterFirst.approvals.map((a) => a.by.sub)).toEqual(['bea']);
 
     const twice = await w.api('bea').approve(held.id);
@@ -207,13 +207,13 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     const otherPush = await w.api('sam').approve(held.id, { digest: 'f'.repeat(64) });
     expect(otherPush.status).toBe(409);
     expect(errorCode(otherPush)).toBe('HOLD_DIGEST_MISMATCH');
-    expect((await w.api('alice').hold(held.id)).state.kind).toBe('pending');
+    expect((await w.api('alice').hold(held.id)).state).toBe('pending');
     expect(await w.ref(repo)).toBe(base);
 
     const second = await w.api('sam').approve(held.id, { digest: pending.digest });
     expect(second.status).toBe(200);
     const relayed = await waitForState(w.api('alice'), held.id, ['relayed', 'stale', 'upstream-rejected']);
-    expect(relayed.state.kind).toBe('relayed');
+    expect(relayed.state).toBe('relayed');
     expect(relayed.approvals.map((a) => a.by.sub).sort()).toEqual(['bea', 'sam']);
     expect(await w.ref(repo)).toBe(tip);
   });
@@ -232,8 +232,8 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
 
     expect((await w.api('rita').approve(held.id)).status).toBe(200);
     const stale = await waitForState(w.api('alice'), held.id, ['relayed', 'stale', 'upstream-rejected']);
-    expect(stale.state.kind).toBe('stale');
-    expect(stale.state.moved).toEqual([{ ref: 'refs/heads/main', expected: base, actual: direct }]);
+    expect(stale.state).toBe('stale');
+    expect(stale.moved).toEqual([{ ref: 'refs/heads/main', expected: base, actual: direct }]);
     expect(await w.ref(repo)).toBe(direct);
     expect(await timesSetTo(w.h.git, w.h.upstream, repo, 'refs/heads/main', tip)).toBe(0);
     await w.h.inProcess!.idle();
@@ -252,9 +252,9 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
       await waitFor('a refused relay', () => (receivePackPosts(w.h.upstream, repo).length >= 1 ? true : undefined));
       const waiting = await waitFor('the hold back in approved after a failed attempt', async () => {
         const h = await w.api('alice').hold(held.id);
-        return h.state.kind === 'approved' && (h.state.attempts ?? 0) >= 1 ? h : undefined;
+        return h.state === 'approved' && (h.attempts ?? 0) >= 1 ? h : undefined;
       });
-      expect(waiting.state.attempts).toBeGreaterThanOrEqual(1);
+      expect(waiting.attempts).toBeGreaterThanOrEqual(1);
       expect(await w.ref(repo)).toBe(base);
 
       // … then it drops the connection (the gateway cannot tell what arrived: it re-reads the refs).
@@ -263,15 +263,15 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
       await waitFor('a dropped relay', () => (receivePackPosts(w.h.upstream, repo).length > refused ? true : undefined));
       const stillWaiting = await waitFor('the hold still approved after the dropped attempt', async () => {
         const h = await w.api('alice').hold(held.id);
-        return h.state.kind === 'approved' && (h.state.attempts ?? 0) >= 2 ? h : undefined;
+        return h.state === 'approved' && (h.attempts ?? 0) >= 2 ? h : undefined;
       });
-      expect(stillWaiting.state.attempts).toBeGreaterThanOrEqual(2);
+      expect(stillWaiting.attempts).toBeGreaterThanOrEqual(2);
       expect(await w.ref(repo)).toBe(base);
     } finally {
       fault.answer = undefined;
     }
     const relayed = await waitForState(w.api('alice'), held.id, ['relayed', 'stale', 'upstream-rejected']);
-    expect(relayed.state.kind).toBe('relayed');
+    expect(relayed.state).toBe('relayed');
     expect(await w.ref(repo)).toBe(tip);
     await w.h.upstream.settled();
     expect(servedReceivePackPosts(w.h.upstream, repo)).toHaveLength(1);
@@ -298,20 +298,20 @@ describe.each(backends)('expiring holds on $name', (backend: TestDatabase) => {
 
     // The sweeper expires it on its own …
     const expired = await waitForState(w.api('rita'), first.id, ['expired']);
-    expect(expired.state.kind).toBe('expired');
+    expect(expired.state).toBe('expired');
     const late = await w.api('rita').approve(first.id);
     expect(late.status).toBe(409);
 
     // … and an approval after the TTL finds it expired, whether or not the sweeper got there first.
     const pending = await w.api('rita').hold(second.id);
-    if (pending.state.kind === 'pending') {
-      const expiresAt = Date.parse(String(pending.state.expiresAt));
+    if (pending.state === 'pending') {
+      const expiresAt = Date.parse(String(pending.expiresAt));
       await waitFor('the second hold\'s TTL to pass', () => (Date.now() > expiresAt ? true : undefined));
     }
     const tooLate = await w.api('rita').approve(second.id);
     expect(tooLate.status).toBe(409);
     expect(['HOLD_EXPIRED', 'HOLD_NOT_PENDING']).toContain(errorCode(tooLate));
-    expect((await w.api('rita').hold(second.id)).state.kind).toBe('expired');
+    expect((await w.api('rita').hold(second.id)).state).toBe('expired');
 
     expect(await w.ref(repo)).toBe(base);
     expect(await w.ref(repo, 'refs/heads/other')).toBeUndefined();
@@ -366,7 +366,7 @@ describe.each(postgres)('two gateway processes on one $name database', (backend:
     }
     for (const c of cases) {
       const relayed = await waitForState(w.api('alice', gateways[c.i % 2]), c.id, ['relayed', 'stale', 'upstream-rejected']);
-      expect(relayed.state.kind).toBe('relayed');
+      expect(relayed.state).toBe('relayed');
       expect(await w.ref(c.repo)).toBe(c.tip);
     }
     await w.h.upstream.settled();

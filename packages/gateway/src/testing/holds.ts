@@ -22,14 +22,19 @@ export interface ApiAnswer {
   readonly text: string;
 }
 
-/** A hold as `GET /api/holds/<id>` shows it (the fields the tests read). */
+/**
+ * A hold as `GET /api/holds/<id>` shows it (the fields the tests read): `state` names the state,
+ * whose fields (`attempts`, `moved`, `comment`, `by`, `expiresAt` …) sit beside it.
+ */
 export interface HoldView {
   readonly id: string;
   readonly pushId: string;
-  readonly state: { readonly kind: string; readonly attempts?: number; readonly [key: string]: Json | undefined };
+  readonly state: string;
   readonly digest: string;
   readonly repo: string;
-  readonly approvals: readonly { readonly by: { readonly sub: string }; readonly [key: string]: Json | undefined }[];
+  readonly attempts?: number;
+  readonly expiresAt?: string;
+  readonly approvals: readonly { readonly by: { readonly sub: string }; readonly [key: string]: Json | undefined | object }[];
   readonly [key: string]: Json | undefined | object;
 }
 
@@ -124,8 +129,8 @@ export async function waitForState(api: HoldsApi, id: string, kinds: readonly st
       `hold ${id} to be ${kinds.join(' or ')}`,
       async () => {
         const h = await api.hold(id);
-        seen = JSON.stringify(h.state);
-        return kinds.includes(h.state.kind) ? h : undefined;
+        seen = JSON.stringify({ state: h.state, attempts: h.attempts, lastError: h.lastError, message: h.message });
+        return kinds.includes(h.state) ? h : undefined;
       },
       timeoutMs,
     );
