@@ -216,6 +216,10 @@ describe.each(backends)('holds on $name', (backend: TestDatabase) => {
     expect(relayed.state).toBe('relayed');
     expect(relayed.approvals.map((a) => a.by.sub).sort()).toEqual(['bea', 'sam']);
     expect(await w.ref(repo)).toBe(tip);
+    // The first approval is recorded as one; the second, which meets the quorum, approves.
+    await w.h.inProcess!.idle();
+    const kinds = await holdEventKinds(w.h.inProcess!.database, relayed.pushId);
+    expect(kinds.filter((k) => k === 'hold.approval' || k === 'hold.approved')).toEqual(['hold.approval', 'hold.approved']);
   });
 
   it('marks a held push stale when the upstream\'s ref moved meanwhile, and overwrites nothing', async () => {

@@ -4,7 +4,7 @@
  * (never on time), and what the upstream saw and has: its refs, each ref's reflog, and the
  * git-receive-pack POSTs in its request log — the proof that a push was sent once.
  */
-import { chmod, writeFile } from 'node:fs/promises';
+import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -208,19 +208,24 @@ export function servedReceivePackPosts(upstream: GitUpstream, repo: string): Ups
 export interface GateHook {
   /** Resolves once a push has reached the hook. */
   reached(timeoutMs?: number): Promise<void>;
-  /** Lets every waiting (and later) run of the hook go on. */
-  release(): Promise<void>;
+  /**
+   * Lets every waiting (and later) run of the hook go on; with `refuse`, the runs waiting now and
+   * later fail (a pre-receive that fails leaves every ref where it was) until `release()` again.
+   */
+  release(options?: { readonly refuse?: boolean }): Promise<void>;
 }
 
 /**
  * Installs `pre-receive` (runs before any ref moves) or `post-receive` (after the refs moved,
  * before the upstream's answer ends) in the upstream repository: it records that it was reached
- * and waits until released, so a relay can be caught in flight. It gives up after `maxWaitSec`
- * (failing a pre-receive), so a broken test never leaves a process behind.
+ * and waits until released, so a relay can be caught in flight. The upstream does not stop a
+ * receive-pack whose client went away while a hook runs: what it does is decided by the release.
+ * A hook never released gives up after `maxWaitSec` (failing), so a broken test leaves no process.
  */
 export async function gateHook(repoDir: string, hook: 'pre-receive' | 'post-receive', maxWaitSec = 300): Promise<GateHook> {
   const reachedFile = join(repoDir, `${hook}.reached`);
   const releaseFile = join(repoDir, `${hook}.release`);
+  const refuseFile = join(repoDir, `${hook}.refuse`);
   const script = `#!/bin/sh
 cat >/dev/null
 : > '${reachedFile}'
@@ -230,6 +235,7 @@ while [ ! -e '${releaseFile}' ]; do
   if [ "$i" -gt ${maxWaitSec * 10} ]; then echo "gate not released" >&2; exit 1; fi
   sleep 0.1
 done
+if [ -e '${refuseFile}' ]; then echo "refused by the test's gate" >&2; exit 1; fi
 exit 0
 `;
   const path = join(repoDir, 'hooks', hook);
@@ -237,7 +243,11 @@ exit 0
   await chmod(path, 0o755);
   return {
     reached: (timeoutMs) => waitFor(`the upstream's ${hook} hook to be reached`, () => (existsSync(reachedFile) ? true : undefined), timeoutMs).then(() => undefined),
-    release: () => writeFile(releaseFile, ''),
+    async release(options = {}) {
+      if (options.refuse === true) await writeFile(refuseFile, '');
+      else await rm(refuseFile, { force: true });
+      await writeFile(releaseFile, '');
+    },
   };
 }
 
