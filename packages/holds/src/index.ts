@@ -4,3 +4,5 @@
  * exactly once, and the notifications about them.
  */
 export * from './types';
+export * from './backoff';
+export * from './webhooks';
