@@ -6,3 +6,5 @@
 export * from './types';
 export * from './backoff';
 export * from './webhooks';
+export * from './push-options';
+export * from './relayer';
