@@ -56,8 +56,8 @@ export const DEFAULT_RELAY_STOP_TIMEOUT_MS = 30_000;
 /** Characters of an error kept on the hold and in logs. */
 const ERROR_CHARS = 500;
 
-/** How one claimed relay ended, for the log and for tests reading it. */
-export type RelayStep =
+/** How one claimed relay ended. */
+type RelayStep =
   | { readonly kind: 'finished'; readonly finish: RelayFinish; readonly sent: boolean; readonly recorded: boolean }
   | { readonly kind: 'retry'; readonly error: string; readonly delayMs: number; readonly recorded: boolean };
 
@@ -215,14 +215,13 @@ export class HoldRelayer {
       return Promise.resolve();
     }
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.pollMs);
-      const self = this;
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
-        self.wakeSleeper = undefined;
-        self.woken = false;
+        this.wakeSleeper = undefined;
+        this.woken = false;
         resolve();
-      }
+      };
+      const timer = setTimeout(done, this.pollMs);
       this.wakeSleeper = done;
     });
   }
