@@ -186,6 +186,18 @@ describe('Webhooks over HTTP', () => {
     expect(some.got.map((g) => g.headers['x-pushgate-event'])).toEqual(['relayed']);
   });
 
+  it('announces transitions as holdEventOf says, and nothing for the relay steps in between', async () => {
+    const r = await start(() => 200);
+    const w = webhooks({ targets: [{ url: r.url }], publicUrl: 'https://gate.example.com', retry: FAST_RETRY });
+    const at = new Date();
+    w.notifyTransition(hold(), undefined);
+    w.notifyTransition(hold({ kind: 'relaying', approvedAt: at, attempts: 1, owner: 'r1', leaseUntil: at }), 'approved');
+    w.notifyTransition(hold({ kind: 'approved', approvedAt: at, attempts: 1, nextAttemptAt: at }), 'relaying');
+    w.notifyTransition(hold({ kind: 'expired', at }), 'pending');
+    await w.drain(30_000);
+    expect(r.got.map((g) => g.headers['x-pushgate-event']).sort()).toEqual(['expired', 'held']);
+  });
+
   it('carries the state message: the reviewer comment, the upstream refusal, the moved refs', async () => {
     const r = await start(() => 200);
     const w = webhooks({ targets: [{ url: r.url }], publicUrl: 'https://gate.example.com', retry: FAST_RETRY });

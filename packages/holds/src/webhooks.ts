@@ -310,6 +310,15 @@ export class Webhooks {
     }
   }
 
+  /**
+   * Notifies the event a transition announces, if any (`holdEventOf`): fits the hold store's
+   * `onTransition` option, which reports every committed change, on whichever replica made it.
+   */
+  notifyTransition(hold: HoldRecord, from: HoldStateKind | undefined): void {
+    const event = holdEventOf(hold, from);
+    if (event !== undefined) this.notify(event, hold);
+  }
+
   /** Resolves when every queued delivery has ended (delivered or given up), or after `timeoutMs`. */
   async drain(timeoutMs: number): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
