@@ -315,6 +315,11 @@ export class HoldRelayer {
       const report = result.kind === 'report' ? mergedReport(hold.commands, result, toSend) : landedReport(hold.commands);
       return this.finish(claim, log, { kind: 'relayed', report }, true);
     }
+    if (result.kind === 'failed' && result.error.code === 'UPSTREAM_PUSH_UNSENDABLE') {
+      // Nothing was sent, and sending it again would meet the same advertisement: the upstream
+      // cannot take this push as it is (no atomic, no delete-refs …). The pusher must push again.
+      return this.finish(claim, log, { kind: 'upstream-rejected', message: `the upstream cannot take this push as it is: ${describe(result.error)}` }, false);
+    }
     if (result.kind === 'failed') {
       const why = packError !== undefined ? `reading the stored pack failed: ${packError}` : describe(result.error);
       return this.giveBack(claim, log, `the upstream did not answer: ${why}`);
