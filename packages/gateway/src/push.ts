@@ -92,7 +92,7 @@ export interface PushDeps {
 }
 
 /** A relay's answer (a report, or the upstream aborting the push). */
-type RelayAnswer = Exclude<RelayResult, { kind: 'failed' }>;
+export type RelayAnswer = Exclude<RelayResult, { kind: 'failed' }>;
 
 /** How the work on a push ended: relayed (the upstream's answer read), not relayed (the relay failed), decided against, or refused. */
 type PushEnd =
@@ -250,7 +250,7 @@ function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receiv
  * An upstream that aborted the push is shown as git's receive-pack would show it: on band 3 with
  * side-band (git prints `remote error: …`), an `ERR` packet without.
  */
-function relayedAnswer(answer: RelayAnswer, request: ReceivePackRequest, caps: Capabilities, lines: readonly string[]): Buffer {
+export function relayedAnswer(answer: RelayAnswer, request: ReceivePackRequest, caps: Capabilities, lines: readonly string[]): Buffer {
   if (answer.kind === 'fatal') {
     const mode = caps.sideband;
     if (mode === undefined) return encodeErrPkt(answer.message);
