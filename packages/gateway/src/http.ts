@@ -13,10 +13,12 @@ import { isPushgateError, type Identity, type Limits, type Logger } from '@pushg
 import type { Authenticator } from '@pushgate/auth';
 import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome, type UpstreamReportRecord } from '@pushgate/audit';
 import type { Database } from '@pushgate/store';
+import type { HoldStore } from '@pushgate/holds';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply, type PushSettlement } from './git';
 import type { ClientAddressOf } from './client-address';
 import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
+import { isHoldsApiTarget, serveHoldsApi } from './holds-api';
 import { mirrorSource, type InspectionContext } from './inspection';
 import { serveReceivePack } from './push';
 import type { PushPolicy } from './policy';
@@ -41,6 +43,10 @@ export interface HttpContext {
   readonly track: (done: Promise<void>) => void;
   /** The client's address (X-Forwarded-For believed only through trusted proxies). */
   readonly clientAddress: ClientAddressOf;
+  /** Held pushes, for the approval API (absent: the API answers 503 HOLDS_UNAVAILABLE). */
+  readonly holds?: HoldStore;
+  /** The base of the links the gateway gives out (`<publicUrl>/review/holds/<id>`). */
+  readonly publicUrl?: () => string;
 }
 
 /** Largest accepted X-Request-Id; a longer or odd one is replaced by a fresh id. */
@@ -72,6 +78,11 @@ export function createApp(ctx: HttpContext): Express {
       },
       () => sendText(res, 500, 'metrics unavailable\n'),
     );
+  });
+  // The approval API (JSON; docs/API.md). `api` is a reserved upstream name, so no git URL starts so.
+  app.use((req, res, next) => {
+    if (!isHoldsApiTarget(req.url)) return next();
+    ctx.track(serveHoldsApi(ctx, req, res, requestIdOf(req)));
   });
   // Everything else is a git request (or refused as one), judged on the raw request target.
   app.use((req, res) => {
