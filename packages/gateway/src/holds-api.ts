@@ -20,7 +20,6 @@ import {
   type HoldActor,
   type HoldRecord,
   type HoldRefusal,
-  type HoldRefusalCode,
   type HoldStateKind,
   type HoldStore,
   type MovedRef,
@@ -50,9 +49,8 @@ export interface HoldsApiContext {
   readonly publicUrl?: () => string;
 }
 
-/** Codes of the API's own errors (a refusal of the store keeps its code). */
+/** Codes of the API's own errors (a refusal of the store keeps its own HOLD_ code). */
 export type HoldsApiErrorCode =
-  | HoldRefusalCode
   /** The gateway keeps no holds (no hold store is configured or it is not ready). */
   | 'HOLDS_UNAVAILABLE'
   /** No endpoint at this path. */
@@ -63,7 +61,7 @@ export type HoldsApiErrorCode =
   | 'API_BAD_QUERY'
   /** The body is not UTF-8 JSON, or not a JSON object. */
   | 'API_BAD_JSON'
-  /** The body is JSON but a field is unknown, missing or of the wrong type. */
+  /** The body is JSON but a field is unknown or of the wrong type. */
   | 'API_BAD_BODY'
   /** The body is larger than MAX_API_BODY_BYTES. */
   | 'API_BODY_TOO_LARGE';
@@ -72,11 +70,6 @@ export type HoldsApiErrorCode =
 export class HoldsApiError extends PushgateError<HoldsApiErrorCode, { readonly allow?: string }> {
   constructor(code: HoldsApiErrorCode, status: number, message: string, data?: { readonly allow?: string }) {
     super(code, message, { data, delivery: { kind: 'http', status } });
-  }
-
-  /** The store's refusal as the error the API answers with. */
-  static fromRefusal(refusal: HoldRefusal): HoldsApiError {
-    return new HoldsApiError(refusal.code, refusal.status, refusal.message);
   }
 }
 
@@ -292,18 +285,21 @@ export function parseApiRoute(method: string, target: string): { readonly kind: 
   if (parts[0] !== 'api' || parts[1] !== 'holds') return notFound;
   if (parts.length === 2) return only('GET') ?? { kind: 'route', route: { kind: 'list', query } };
   const id = parts[2];
-  const unknownHold = { kind: 'error', error: notFoundError(id) } as const;
   if (parts.length === 3) {
     if (id === '') return notFound;
-    return only('GET') ?? (HOLD_ID_RE.test(id) ? { kind: 'route', route: { kind: 'show', id } } : unknownHold);
+    return only('GET') ?? { kind: 'route', route: { kind: 'show', id } };
   }
   const action = ACTIONS.find((a) => a === parts[3]);
   if (parts.length !== 4 || action === undefined || id === '') return notFound;
-  return only('POST') ?? (HOLD_ID_RE.test(id) ? { kind: 'route', route: { kind: 'act', id, action } } : unknownHold);
+  return only('POST') ?? { kind: 'route', route: { kind: 'act', id, action } };
 }
 
-function notFoundError(id: string): HoldsApiError {
-  return new HoldsApiError('HOLD_NOT_FOUND', 404, `no hold ${JSON.stringify(id.slice(0, 80))} that you may see`);
+/**
+ * The answer for a hold the caller may not see, or that does not exist: the same, so that
+ * nobody learns which holds exist.
+ */
+function notFound(id: string): HoldRefusal {
+  return { kind: 'refused', status: 404, code: 'HOLD_NOT_FOUND', message: `no hold ${JSON.stringify(id.slice(0, 80))} that you may see` };
 }
 
 /** The filters of `GET /api/holds`. */
@@ -374,8 +370,8 @@ export function parseActionBody(action: HoldAction, bytes: Uint8Array): { readon
     case 'approve':
       return { kind: 'body', body: { action, comment: given, digest: fields.digest as string | undefined } };
     case 'reject':
-      if (given === undefined) return badBody('reject needs a "comment": the pusher is told why');
-      return { kind: 'body', body: { action, comment: given } };
+      // A missing comment is the store's refusal (HOLD_COMMENT_REQUIRED), as for any other caller.
+      return { kind: 'body', body: { action, comment: given ?? '' } };
     case 'cancel':
       return { kind: 'body', body: { action, comment: given } };
   }
@@ -454,6 +450,11 @@ function errorAnswer(error: unknown, requestId: string): ApiAnswer {
   return { status, body: { error: { code, message, requestId } }, headers, code, failure: shown ? undefined : error };
 }
 
+/** The store's refusal (or the API's "not found") with the status it carries. */
+function refusalAnswer(refusal: HoldRefusal, requestId: string): ApiAnswer {
+  return { status: refusal.status, body: { error: { code: refusal.code, message: refusal.message, requestId } }, code: refusal.code };
+}
+
 /** Everything of one request after routing: authentication, the store, the body, the action. */
 async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: string, clientAddr: string | undefined, facts: Facts): Promise<ApiAnswer> {
   const parsed = parseApiRoute(req.method ?? '', req.url ?? '');
@@ -472,6 +473,8 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
   facts.identity = identity;
   const store = ctx.holds;
   if (store === undefined) return errorAnswer(new HoldsApiError('HOLDS_UNAVAILABLE', 503, 'this gateway keeps no held pushes'), requestId);
+  // An id no hold can have is not looked up: it is answered as any hold the caller cannot see.
+  if (route.kind !== 'list' && !HOLD_ID_RE.test(route.id)) return refusalAnswer(notFound(route.id), requestId);
   const ok = (body: HoldView | HoldListView): ApiAnswer => ({ status: 200, body });
   const view = (hold: HoldRecord): HoldView => holdView(hold, identity, store, ctx.publicUrl);
 
@@ -486,7 +489,7 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
     }
     case 'show': {
       const hold = await store.get(route.id);
-      if (hold === undefined || !mayRead(hold, identity)) return errorAnswer(notFoundError(route.id), requestId);
+      if (hold === undefined || !mayRead(hold, identity)) return refusalAnswer(notFound(route.id), requestId);
       return ok(view(hold));
     }
     case 'act': {
@@ -500,15 +503,15 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
       switch (b.action) {
         case 'approve': {
           const outcome = await store.approve(route.id, actor, { comment: b.comment, digest: b.digest });
-          return outcome.kind === 'refused' ? errorAnswer(HoldsApiError.fromRefusal(outcome), requestId) : ok(view(outcome.hold));
+          return outcome.kind === 'refused' ? refusalAnswer(outcome, requestId) : ok(view(outcome.hold));
         }
         case 'reject': {
           const outcome = await store.reject(route.id, actor, { comment: b.comment });
-          return outcome.kind === 'refused' ? errorAnswer(HoldsApiError.fromRefusal(outcome), requestId) : ok(view(outcome.hold));
+          return outcome.kind === 'refused' ? refusalAnswer(outcome, requestId) : ok(view(outcome.hold));
         }
         case 'cancel': {
           const outcome = await store.cancel(route.id, actor, { comment: b.comment });
-          return outcome.kind === 'refused' ? errorAnswer(HoldsApiError.fromRefusal(outcome), requestId) : ok(view(outcome.hold));
+          return outcome.kind === 'refused' ? refusalAnswer(outcome, requestId) : ok(view(outcome.hold));
         }
       }
     }
