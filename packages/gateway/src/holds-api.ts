@@ -17,6 +17,10 @@ import { PushgateError, isPushgateError, refUpdateKind, type Identity, type Logg
 import type { Authenticator } from '@pushgate/auth';
 import {
   HOLD_STATES,
+  inApproverGroups,
+  isExpired,
+  missingApprovals,
+  sameAccount,
   type HoldActor,
   type HoldRecord,
   type HoldRefusal,
@@ -194,13 +198,9 @@ function stateView(hold: HoldRecord): HoldStateView {
   }
 }
 
-function samePerson(a: Pick<Person, 'sub' | 'issuer'>, b: Pick<Person, 'sub' | 'issuer'>): boolean {
-  return a.sub === b.sub && a.issuer === b.issuer;
-}
-
-/** Whether `identity` pushed the hold. */
+/** Whether `identity` is the account that pushed the hold. */
 export function isPusher(hold: HoldRecord, identity: Identity): boolean {
-  return samePerson(hold.pusher, identity);
+  return sameAccount(hold.pusher, identity);
 }
 
 /**
@@ -209,20 +209,7 @@ export function isPusher(hold: HoldRecord, identity: Identity): boolean {
  * exists.
  */
 export function mayRead(hold: HoldRecord, identity: Identity): boolean {
-  return isPusher(hold, identity) || hold.approvers.some((entry) => entry.groups.some((g) => identity.groups.includes(g)));
-}
-
-/**
- * What each approvers entry still needs: distinct people (one person in two of its groups counts
- * once) whose approval was given for this exact push (its digest).
- */
-export function missingApprovals(hold: HoldRecord): Approvers[] {
-  const valid = hold.approvals.filter((a) => a.digest === hold.digest && !samePerson(a.by, hold.pusher));
-  return hold.approvers.flatMap((entry) => {
-    const people = new Set(valid.filter((a) => a.by.groups.some((g) => entry.groups.includes(g))).map((a) => JSON.stringify([a.by.issuer, a.by.sub])));
-    const need = entry.count - people.size;
-    return need > 0 ? [{ groups: entry.groups, count: need }] : [];
-  });
+  return isPusher(hold, identity) || inApproverGroups(hold.approvers, identity);
 }
 
 /** The review page of a hold. */
@@ -253,7 +240,7 @@ export function holdView(hold: HoldRecord, viewer: Identity, store: Pick<HoldSto
     missing: missingApprovals(hold),
     digest: hold.digest,
     mayReview: store.mayReview(hold, viewer),
-    mayCancel: hold.state.kind === 'pending' && isPusher(hold, viewer),
+    mayCancel: hold.state.kind === 'pending' && !isExpired(hold, new Date()) && isPusher(hold, viewer),
   };
 }
 
@@ -381,12 +368,17 @@ export function parseActionBody(action: HoldAction, bytes: Uint8Array): { readon
 type BodyRead = { readonly kind: 'read'; readonly bytes: Buffer } | { readonly kind: 'too-large' } | { readonly kind: 'failed'; readonly message: string };
 
 /**
- * Reads a request body up to `limit` bytes. Past it, reading stops (the socket is paused, and the
- * answer closes the connection) rather than draining whatever the client keeps sending.
+ * How much of a too-large body is still read (and dropped) before answering. Many HTTP clients
+ * cannot read an answer while they are still sending (the connection is reset under them), so a
+ * body a little over the limit is drained and the caller gets its 400; anything larger is not
+ * read at all: the answer closes the connection.
  */
+const MAX_API_DRAIN_BYTES = 1024 * 1024;
+
+/** Reads a request body up to `limit` bytes (see MAX_API_DRAIN_BYTES for what happens past it). */
 function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
   const declared = Number(req.headers['content-length']);
-  if (Number.isFinite(declared) && declared > limit) {
+  if (Number.isFinite(declared) && declared > MAX_API_DRAIN_BYTES) {
     req.pause();
     return Promise.resolve({ kind: 'too-large' });
   }
@@ -402,12 +394,13 @@ function readBody(req: IncomingMessage, limit: number): Promise<BodyRead> {
     };
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
-      if (size > limit) {
+      if (size <= limit) chunks.push(chunk);
+      else if (size > MAX_API_DRAIN_BYTES) {
         req.pause();
         finish({ kind: 'too-large' });
-      } else chunks.push(chunk);
+      }
     };
-    const onEnd = (): void => finish({ kind: 'read', bytes: Buffer.concat(chunks) });
+    const onEnd = (): void => finish(size > limit ? { kind: 'too-large' } : { kind: 'read', bytes: Buffer.concat(chunks) });
     const onError = (e: Error): void => finish({ kind: 'failed', message: e.message });
     const onClose = (): void => {
       if (!req.complete) finish({ kind: 'failed', message: 'the client closed the connection before its request body ended' });
