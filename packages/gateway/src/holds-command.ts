@@ -201,12 +201,14 @@ async function call(connection: Connection, method: 'GET' | 'POST', path: string
   return { kind: 'refused', status: response.status, error, json };
 }
 
+/** Why a request failed, in a few words. Read by shape: fetch's errors may come from another realm than this module's `Error`. */
 function reasonOf(e: unknown): string {
-  if (e instanceof Error && e.name === 'TimeoutError') return `no answer within ${ANSWER_TIMEOUT_MS / 1000} s`;
-  const cause = e instanceof Error ? (e.cause as { code?: unknown; message?: unknown } | undefined) : undefined;
+  const error = typeof e === 'object' && e !== null ? (e as { name?: unknown; message?: unknown; cause?: unknown }) : undefined;
+  if (error?.name === 'TimeoutError') return `no answer within ${ANSWER_TIMEOUT_MS / 1000} s`;
+  const cause = typeof error?.cause === 'object' && error.cause !== null ? (error.cause as { code?: unknown; message?: unknown }) : undefined;
   if (typeof cause?.code === 'string') return cause.code;
   if (typeof cause?.message === 'string') return cause.message;
-  return e instanceof Error ? e.message : String(e);
+  return typeof error?.message === 'string' ? error.message : String(e);
 }
 
 /** Prints a result and returns the exit code. */
