@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
 import http from 'node:http';
 import { connect } from 'node:net';
+import { listAuditEvents } from '@pushgate/store';
 import { testDatabases } from '@pushgate/store/testing';
 import type { ApiErrorView, HoldListView, HoldView } from './holds-api';
 import { MAX_API_BODY_BYTES, parseActionBody, parseApiRoute, parseListQuery } from './holds-api';
@@ -318,6 +319,11 @@ describe.each(backends)('the holds API on $name', (backend) => {
     expect(lines[0]).toMatchObject({ level: 'info', message: 'api request', fields: { sub: 'bob', hold: hold.id, method: 'POST' } });
     // The token never reaches the log.
     expect(JSON.stringify(env.logs)).not.toContain(tokens.get('bob'));
+
+    // The store's audit event of the approval: linked to the push, naming the API request it came through.
+    const events = await listAuditEvents(env.db, { requestId: hold.pushId });
+    expect(events.map((e) => e.kind)).toEqual(['hold.created', 'hold.approved']);
+    expect(events[1]).toMatchObject({ actorSub: 'bob', clientAddr: '127.0.0.1', detail: { holdId: hold.id, via: 'review-7f3a', comment: 'ok' } });
 
     const metrics = await env.metrics.registry.metrics();
     expect(metrics).toMatch(/pushgate_http_requests_total\{route="api",method="POST",status="200"\} \d+/);
