@@ -19,6 +19,7 @@ import type { Approvers, Reason } from '@pushgate/policy';
 import { migrate, type Database } from '@pushgate/store';
 import type { TestDatabase } from '@pushgate/store/testing';
 import { createGitEnv, type GitEnv } from '@pushgate/testkit';
+import { AdvertisedCapabilities } from '../advertised';
 import { clientAddressResolver } from '../client-address';
 import { createApp } from '../http';
 import { GatewayMetrics } from '../metrics';
@@ -107,6 +108,8 @@ export async function startHoldsApiEnv(backend: TestDatabase, options: { readonl
       void done.finally(() => inFlight.delete(done));
     },
     clientAddress: clientAddressResolver([]),
+    advertised: new AdvertisedCapabilities(),
+    shutdown: new AbortController().signal,
     holds: options.holds === false ? undefined : store,
     publicUrl: () => publicUrl,
   });
