@@ -119,7 +119,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     closers.push(async () => {
       for (const u of upstreams.values()) u.close();
     });
-    // Spooled packs of a previous run are pushes that never finished: nothing refers to them.
+    // Spooled packs of a previous run are pushes that never finished: nothing refers to them. A
+    // held push does not need its spool either: `persist()` hands the pack to the hold store (in
+    // the database, encrypted) before the hold exists, so every hold's pack is in the database and
+    // the relay of an approved hold reads it from there, on whichever replica claims it.
     const spoolRoot = join(config.dataDir, 'spool');
     await rm(spoolRoot, { recursive: true, force: true });
     await mkdir(spoolRoot, { recursive: true });
