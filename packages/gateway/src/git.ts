@@ -104,6 +104,13 @@ export function pickHeaders(headers: IncomingHttpHeaders, names: readonly string
   return out;
 }
 
+/**
+ * Capabilities the gateway serves to pushers whatever the upstream offers: `push-options`, so that
+ * `git push -o wait` reaches the gateway (git refuses `-o` when the server does not advertise it);
+ * options are passed on only to an upstream that advertises them, the gateway's own never.
+ */
+export const GATEWAY_PUSH_CAPABILITIES: readonly string[] = Object.freeze(['push-options']);
+
 /** Options of serveInfoRefs. */
 export interface InfoRefsOptions {
   /**
@@ -118,7 +125,7 @@ export interface InfoRefsOptions {
 /**
  * `GET info/refs?service=…`: the upstream's ref advertisement, checked and filtered on its way
  * through (SHA-256 repositories refused; for push, capabilities pushgate cannot relay such as
- * push-cert removed), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
+ * push-cert removed and GATEWAY_PUSH_CAPABILITIES added), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
  * passed on, so the advertisement arrives uncompressed and can be read.
  */
 export async function serveInfoRefs(call: GitCall & { readonly route: Extract<GitRoute, { kind: 'info-refs' }> }, options: InfoRefsOptions = {}): Promise<GitOutcome> {
@@ -133,7 +140,7 @@ export async function serveInfoRefs(call: GitCall & { readonly route: Extract<Gi
   });
   let filtered;
   try {
-    filtered = await filterAdvertisement(res.body, { service: call.route.service });
+    filtered = await filterAdvertisement(res.body, { service: call.route.service, ownPushCapabilities: GATEWAY_PUSH_CAPABILITIES });
   } catch (e) {
     res.body.destroy();
     throw advertisementError(e, call);
