@@ -20,11 +20,11 @@
  */
 import { PushgateError, ZERO_OID, isPushgateError, type Identity, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
 import type { HoldRecord, HoldState, HoldStore, MovedRef, NewHold, Person, RelayReport } from '@pushgate/holds';
-import { renderDecision } from '@pushgate/policy';
 import type { ReceivePackRequest, RefStatus, ReportStatus } from '@pushgate/protocol';
 import type { JsonObject } from '@pushgate/store';
 import type { RefusingDecision } from './git';
 import type { InspectedPush } from './inspection';
+import { decisionReport } from './settle';
 
 /** A hold decision. */
 export type HoldDecision = Extract<RefusingDecision, { kind: 'hold' }>;
@@ -171,20 +171,12 @@ export interface Answer {
 /**
  * The answer to a held push (and to a wait that ended undecided): every ref `ng <ref> held for
  * approval (<id>)`, and `remote:` lines with the link, the rules that fired, who may approve and
- * how to follow the hold.
+ * how to follow the hold (settle.ts renders it; `note` goes before the last line).
  */
 export function heldAnswer(refs: readonly string[], decision: HoldDecision, hold: HoldRecord, publicUrl: string, requestId: string, note?: string): Answer {
-  const rendered = renderDecision(decision, { refs, holdId: hold.id, publicUrl });
-  const fallback = `held for approval (${hold.id})`;
-  return {
-    report: { unpack: { ok: true }, refs: refs.map((ref) => ({ ref, ok: false as const, reason: rendered.refLines.get(ref) ?? fallback })) },
-    lines: [
-      ...rendered.remoteLines,
-      ...(note === undefined ? [] : [note]),
-      `pushgate: follow it with \`pushgate holds show ${hold.id}\`; \`git push -o wait\` keeps a push waiting for the decision`,
-      `pushgate: nothing was sent to the upstream yet (request id ${requestId})`,
-    ],
-  };
+  const { report, lines } = decisionReport(refs, decision, requestId, { id: hold.id, publicUrl });
+  if (note !== undefined) lines.splice(lines.length - 1, 0, note);
+  return { report, lines };
 }
 
 /** What the pusher asked for with `-o wait` / `-o wait=<seconds>`. */
