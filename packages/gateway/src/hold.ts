@@ -20,11 +20,12 @@
  */
 import { PushgateError, ZERO_OID, isPushgateError, type Identity, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
 import type { HoldRecord, HoldState, HoldStore, MovedRef, NewHold, Person, RelayReport } from '@pushgate/holds';
-import type { ReceivePackRequest, RefStatus, ReportStatus } from '@pushgate/protocol';
+import { encodeSideband } from '@pushgate/pktline';
+import { encodeReportResponse, type ReceivePackRequest, type RefStatus, type ReportStatus } from '@pushgate/protocol';
 import type { JsonObject } from '@pushgate/store';
 import type { RefusingDecision } from './git';
 import type { InspectedPush } from './inspection';
-import { decisionReport } from './settle';
+import { decisionReport, decisionText } from './settle';
 
 /** A hold decision. */
 export type HoldDecision = Extract<RefusingDecision, { kind: 'hold' }>;
@@ -389,4 +390,52 @@ function fromRelayReport(report: RelayReport, refs: readonly string[], before: s
     report: { unpack: report.unpack === 'ok' ? { ok: true } : { ok: false, error: report.unpack }, refs: statuses },
     lines: [...before, ...report.messages.map((m) => m.replace(/\r?\n$/, ''))],
   };
+}
+
+/**
+ * A keep-alive as git's receive-pack sends one while a hook runs (`receive.keepAlive`): a band-1
+ * packet with no data, which the client's demultiplexer reads and drops (gitprotocol-pack(5)
+ * "side-band, side-band-64k"; receive-pack.c's keepalive).
+ */
+export const KEEPALIVE_PKT: Buffer = Buffer.from('0005\x01', 'latin1');
+
+/** The client's side of a streamed answer while a held push waits. */
+export interface WaitingClient {
+  /** Writes bytes to the client, if it is still there. */
+  write(bytes: Buffer): void;
+  /** Aborted when the client goes away. */
+  readonly gone: AbortSignal;
+}
+
+/** What `answerAfterWait` is given. */
+export interface WaitAnswerInput {
+  readonly hold: HoldRecord;
+  readonly decision: HoldDecision;
+  readonly request: ReceivePackRequest;
+  readonly requestId: string;
+  readonly context: HoldContext;
+  /** How long to wait (from `waitRequest`). */
+  readonly ms: number;
+  readonly client: WaitingClient;
+  readonly logger: Logger;
+}
+
+/**
+ * `git push -o wait` on side-band: tells the pusher (unless `quiet`) why the push is held and that
+ * it waits, keeps the connection alive while the hold is decided and relayed, and returns the
+ * bytes that end the answer — the upstream's real answer once relayed, else why not — or
+ * undefined when the client has gone (the hold goes on all the same).
+ */
+export async function answerAfterWait(input: WaitAnswerInput): Promise<Buffer | undefined> {
+  const { request, hold, decision, context, client } = input;
+  const caps = request.capabilities;
+  const mode = caps.sideband;
+  if (mode === undefined) throw new Error('answerAfterWait needs a side-band client');
+  const publicUrl = context.publicUrl();
+  const say = caps.quiet ? undefined : (line: string): void => client.write(encodeSideband(2, `${line}\n`, mode));
+  if (say !== undefined) for (const line of decisionText(decision, { id: hold.id, publicUrl })) say(line);
+  const end = await waitForHold({ hold, ms: input.ms, context, keepAlive: () => client.write(KEEPALIVE_PKT), say, clientGone: client.gone, logger: input.logger });
+  if (end.kind === 'left') return undefined;
+  const { report, lines } = waitAnswer(end, request.commands.map((c) => c.ref), decision, publicUrl, input.requestId);
+  return encodeReportResponse(report, { capabilities: caps, progress: lines });
 }
