@@ -7,3 +7,4 @@ export * from './refs';
 export * from './progress';
 export * from './pacer';
 export * from './git';
+export * from './version';

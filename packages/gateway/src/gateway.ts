@@ -19,6 +19,7 @@ import { Mirrors } from '@pushgate/mirror';
 import { Upstream } from '@pushgate/relay';
 import { migrate, openDatabase, type Database } from '@pushgate/store';
 import { listeningPublicUrl, type GatewayConfig } from './config';
+import { AdvertisedCapabilities } from './advertised';
 import { clientAddressResolver } from './client-address';
 import { createApp } from './http';
 import { createLogger, type ClosableLogger } from './logger';
@@ -143,6 +144,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
 
     let state: ServerState = { kind: 'created' };
     const inFlight = new Set<Promise<void>>();
+    // Relays are not bound to their clients; this stops them, once shutdown stops waiting.
+    const shutdown = new AbortController();
     const app = createApp({
       logger,
       metrics,
@@ -154,6 +157,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       inspection: { mirrors, limits: config.limits, spoolRoot, logger, changeSetOptions: GATEWAY_CHANGESET_OPTIONS },
       policy,
       clientAddress: clientAddressResolver(config.listen.trustedProxies),
+      advertised: new AdvertisedCapabilities(),
+      shutdown: shutdown.signal,
       accepting: () => state.kind === 'listening',
       track: (done) => {
         inFlight.add(done);
@@ -183,6 +188,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       if (how === 'timeout') {
         logger.warn('shutdown deadline reached: cutting the remaining requests', { inFlight: inFlight.size });
         server.closeAllConnections();
+        shutdown.abort();
         // Cut requests finish at once; only their audit writes remain, and a hung database must
         // not keep the process from exiting.
         await within(Promise.allSettled([...inFlight]), AFTER_DEADLINE_MS);

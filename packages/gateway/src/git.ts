@@ -13,7 +13,7 @@ import { isPushgateError, type Identity, type Logger, type Oid, type RefUpdate }
 import type { InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
 import type { Decision } from '@pushgate/policy';
-import { filterAdvertisement } from '@pushgate/protocol';
+import { filterAdvertisement, type Capabilities } from '@pushgate/protocol';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { MAX_ADVERTISEMENT_BYTES, advertisedRefs } from './inspection';
 import type { GitRoute } from './route';
@@ -71,10 +71,18 @@ export type PushSettlement =
   /** Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:` lines). */
   | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly timings: PushTimings }
   /**
-   * Stopped by an error before anything reached the upstream (inspection, the policy step, the
-   * relay's request): it reached the client as `unpack`/`ng` lines or an HTTP status.
+   * Stopped by an error (inspection, the policy step) before anything reached the upstream, or
+   * the relay failed: it reached the client as `unpack`/`ng` lines or an HTTP status. A relay
+   * that failed after the push was sent (its answer lost) has `upstreamReport` saying so.
    */
-  | { readonly kind: 'refused'; readonly inspection: InspectionRecord; readonly error: unknown; readonly decision?: Decision; readonly timings: PushTimings };
+  | {
+      readonly kind: 'refused';
+      readonly inspection: InspectionRecord;
+      readonly error: unknown;
+      readonly decision?: Decision;
+      readonly timings: PushTimings;
+      readonly upstreamReport?: UpstreamReportRecord;
+    };
 
 /** Milliseconds of a push's steps outside inspection, and whether its mirror fetched, for the log line. */
 export interface PushTimings {
@@ -120,6 +128,11 @@ export interface InfoRefsOptions {
    * the reply's last byte is sent, so a push that follows the advertisement finds what it started.
    */
   readonly onReceivePackRefs?: (refs: Promise<ReadonlyMap<string, Oid>>) => void;
+  /**
+   * Given the capabilities of a receive-pack advertisement (as passed on to the client) once they
+   * are checked, before any byte goes to the client: the push that follows is relayed with them.
+   */
+  readonly onReceivePackCapabilities?: (capabilities: Capabilities) => void;
 }
 
 /**
@@ -147,6 +160,7 @@ export async function serveInfoRefs(call: GitCall & { readonly route: Extract<Gi
   }
   // The capability list may have changed length, so the upstream's Content-Length no longer holds.
   const { 'content-length': _length, ...headers } = res.headers;
+  if (call.route.service === 'git-receive-pack' && res.status === 200 && filtered.summary.version !== 2) options.onReceivePackCapabilities?.(filtered.summary.capabilities);
   const onRefs = options.onReceivePackRefs;
   const body = onRefs !== undefined && call.route.service === 'git-receive-pack' && res.status === 200 ? readingRefs(filtered.body, onRefs) : filtered.body;
   return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(body) }, facts: {} };

@@ -15,6 +15,7 @@ import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutc
 import type { Database } from '@pushgate/store';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply, type PushSettlement } from './git';
+import type { AdvertisedCapabilities } from './advertised';
 import type { ClientAddressOf } from './client-address';
 import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
 import { mirrorSource, type InspectionContext } from './inspection';
@@ -41,6 +42,10 @@ export interface HttpContext {
   readonly track: (done: Promise<void>) => void;
   /** The client's address (X-Forwarded-For believed only through trusted proxies). */
   readonly clientAddress: ClientAddressOf;
+  /** The receive-pack capabilities upstream repositories advertised last, for the relay. */
+  readonly advertised: AdvertisedCapabilities;
+  /** Aborted when shutdown stops waiting for in-flight work: the only thing that stops a relay. */
+  readonly shutdown: AbortSignal;
 }
 
 /** Largest accepted X-Request-Id; a longer or odd one is replaced by a fresh id. */
@@ -178,7 +183,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
   await closed;
   const durationMs = performance.now() - started;
   const settlement = facts.push === undefined ? undefined : await facts.push;
-  const upstreamReport = facts.upstreamReport === undefined ? (settlement?.kind === 'relayed' ? settlement.upstreamReport : undefined) : await facts.upstreamReport;
+  const upstreamReport = facts.upstreamReport === undefined ? (settlement?.kind === 'relayed' || settlement?.kind === 'refused' ? settlement.upstreamReport : undefined) : await facts.upstreamReport;
   // A push refused inside the protocol (`unpack`/`ng` lines, HTTP 200) is recorded with its reason.
   if (error === undefined && settlement?.kind === 'refused') error = settlement.error;
 
@@ -251,12 +256,22 @@ function dispatch(call: GitCall, ctx: HttpContext): Promise<GitOutcome> {
       // Reached only once the caller is authenticated and the upstream known, like the advertisement itself.
       return serveInfoRefs(
         { ...call, route },
-        { onReceivePackRefs: (refs) => ctx.inspection.mirrors.prefetch(mirrorSource(call.upstream, route.repoPath), refs) },
+        {
+          onReceivePackRefs: (refs) => ctx.inspection.mirrors.prefetch(mirrorSource(call.upstream, route.repoPath), refs),
+          onReceivePackCapabilities: (capabilities) => ctx.advertised.remember(route.upstream, route.repoPath, capabilities),
+        },
       );
     case 'upload-pack':
       return serveUploadPack(call);
     case 'receive-pack':
-      return serveReceivePack(call, { limits: ctx.limits, audit: ctx.audit, inspection: ctx.inspection, policy: ctx.policy });
+      return serveReceivePack(call, {
+        limits: ctx.limits,
+        audit: ctx.audit,
+        inspection: ctx.inspection,
+        policy: ctx.policy,
+        advertised: ctx.advertised,
+        shutdown: ctx.shutdown,
+      });
   }
 }
 
@@ -269,9 +284,15 @@ async function authenticate(ctx: HttpContext, req: IncomingMessage): Promise<Ide
 async function writeReply(res: ServerResponse, reply: GitReply, count: (n: number) => void): Promise<void> {
   switch (reply.kind) {
     case 'bytes':
+      // A client gone before its answer was ready (a relay runs to its end regardless): `end`
+      // would never call back on a closed response.
+      if (res.destroyed) return;
       res.writeHead(reply.status, { ...reply.headers, 'content-length': String(reply.body.length) });
       count(reply.body.length);
-      await new Promise<void>((resolve) => res.end(reply.body, resolve));
+      await new Promise<void>((resolve) => {
+        res.once('close', resolve);
+        res.end(reply.body, resolve);
+      });
       return;
     case 'stream':
       res.writeHead(reply.status, reply.headers);

@@ -5,7 +5,9 @@
  *
  *   decode request → record received → inspect (spool, mirror, index, change set)
  *   → decide (scan the content the rules need → evaluate: allow | deny | hold)
- *   → settle: allow → relay (the same commands and pack, the upstream's report read on its way back)
+ *   → settle: allow → relay: `relayPush` (@pushgate/relay) sends the commands and the spooled pack
+ *                      as a push of its own and reads the upstream's whole answer; the client's
+ *                      answer is then encoded from it, with the client's capabilities
  *             deny, hold → `ng` per ref and `remote:` lines; nothing reaches the upstream
  *   → (the HTTP layer records the settlement)
  *
@@ -25,24 +27,29 @@
  * When the client asked for side-band progress the answer starts at once, so it can show
  * inspection progress while a large push is checked; a refusal found later can then only be told
  * inside the protocol, which is also how git itself reports a bad pack or a refused ref.
+ *
+ * The relay is not bound to the client's connection: once it has started it runs to the end of
+ * the upstream's answer even if the client leaves (only the gateway's shutdown stops it), and the
+ * settlement the HTTP layer records carries the upstream's report. The upstream's progress reaches
+ * a client that asked for it (side-band, not quiet) as it arrives; the capabilities the upstream
+ * advertised to the client moments before are reused, so a live push costs one request upstream.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import { createReadStream } from 'node:fs';
-import { PassThrough, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { PassThrough, type Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { PushgateError, ZERO_OID, isPushgateError, type Limits, type Oid } from '@pushgate/core';
-import { PktLineReader, encodeSideband } from '@pushgate/pktline';
-import { decodeReceivePackRequest, encodeReceivePackRequest, encodeReportResponse, type ReceivePackRequest, type ReportStatus } from '@pushgate/protocol';
+import { PktLineReader, encodeErrPkt, encodeSideband } from '@pushgate/pktline';
+import { decodeReceivePackRequest, encodeReportResponse, type Capabilities, type ReceivePackRequest, type ReportStatus } from '@pushgate/protocol';
 import type { AuditRecorder, InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
-import { UpstreamError } from '@pushgate/relay';
+import { UpstreamError, relayPush, type RelayResult, type StoredPush } from '@pushgate/relay';
 import type { ContentFindings, Decision } from '@pushgate/policy';
-import { pickHeaders, type AllowDecision, type GitCall, type GitFacts, type GitOutcome, type PushSettlement, type PushTimings, type RefusingDecision } from './git';
+import type { AdvertisedCapabilities } from './advertised';
+import type { AllowDecision, GitCall, GitFacts, GitOutcome, PushSettlement, PushTimings, RefusingDecision } from './git';
 import { inspectPush, mirrorSource, upstreamRefs, type InspectedPush, type InspectionContext } from './inspection';
 import type { PushPolicy } from './policy';
 import { ClientProgress } from './progress';
-import { tapReport } from './report-tap';
 import { allowNotes, decisionReport, decisionText } from './settle';
 
 /** Codes of PushRequestError (listed in docs/ERRORS.md). */
@@ -78,26 +85,42 @@ export interface PushDeps {
   readonly inspection: InspectionContext;
   /** Decides about inspected pushes. */
   readonly policy: PushPolicy;
+  /** What upstream repositories advertised for receive-pack lately (the client's advertisement): the relay's capabilities. */
+  readonly advertised: AdvertisedCapabilities;
+  /** Aborted when the gateway stops waiting at shutdown: the only thing that stops a relay. */
+  readonly shutdown: AbortSignal;
 }
 
-/** How the work on a push ended: relayed (the upstream's answer streaming back), decided against, or refused. */
+/** A relay's answer (a report, or the upstream aborting the push). */
+type RelayAnswer = Exclude<RelayResult, { kind: 'failed' }>;
+
+/** How the work on a push ended: relayed (the upstream's answer read), not relayed (the relay failed), decided against, or refused. */
 type PushEnd =
   | {
       readonly kind: 'relayed';
-      readonly status: number;
-      readonly headers: Readonly<Record<string, string>>;
-      /** The upstream's answer, tapped for its report. */
-      readonly body: Readable;
-      readonly report: Promise<UpstreamReportRecord>;
+      readonly answer: RelayAnswer;
       readonly inspection: InspectionRecord;
       readonly decision: AllowDecision;
-      /** performance.now() when the push was sent upstream. */
-      readonly relayStarted: number;
+      readonly relayMs: number;
       readonly mirror: MirrorRefsSource;
-      readonly dispose: () => Promise<void>;
+    }
+  | {
+      readonly kind: 'relay-failed';
+      readonly failure: Extract<RelayResult, { kind: 'failed' }>;
+      readonly inspection: InspectionRecord;
+      readonly decision: AllowDecision;
+      readonly relayMs: number;
+      readonly mirror: MirrorRefsSource;
     }
   | { readonly kind: 'decided'; readonly decision: RefusingDecision; readonly inspection: InspectionRecord; readonly mirror: MirrorRefsSource }
   | { readonly kind: 'refused'; readonly error: unknown; readonly inspection: InspectionRecord; readonly decision?: Decision; readonly mirror?: MirrorRefsSource };
+
+/** A client listening on side-band while its push runs: inspection progress, then the upstream's. */
+interface Listener {
+  readonly progress: ClientProgress;
+  /** Text for band 2, as given (the upstream's own lines and redraws). */
+  readonly band2: (text: string) => void;
+}
 
 /** The policy step's result: a decision, with what the content scan read, or why none could be taken. */
 type Decided =
@@ -129,70 +152,130 @@ export async function serveReceivePack(call: GitCall, deps: PushDeps): Promise<G
   const caps = request.capabilities;
   const sideband = caps.sideband;
   if (sideband !== undefined && !caps.quiet) {
-    // Answer now and show progress while inspecting; the end (relayed answer or refusal) follows.
+    // Answer now and show progress while inspecting (and the upstream's while relaying); the end follows.
     const out = new PassThrough();
     const write = (bytes: Buffer): void => {
       if (out.writable) out.write(bytes);
     };
-    const progress = new ClientProgress((text) => write(encodeSideband(2, text, sideband)));
-    const settled = runPush(call, push, deps, progress).then((end) => streamEnd(end, out, call, request, progress, receivedMs));
+    const band2 = (text: string): void => write(encodeSideband(2, text, sideband));
+    const listener: Listener = { progress: new ClientProgress(band2), band2 };
+    const settled = runPush(call, push, deps, listener).then((end) => {
+      const { answer, settlement } = settle(end, call, request, receivedMs, listener);
+      if (out.writable) out.end(answer.kind === 'bytes' ? answer.body : undefined);
+      return settlement;
+    });
     return { kind: 'replied', reply: { kind: 'stream', status: 200, headers: RESULT_HEADERS, body: out }, facts: { ...facts, push: settled } };
   }
 
   const end = await runPush(call, push, deps, undefined);
+  const { answer, settlement } = settle(end, call, request, receivedMs, undefined);
+  const pushed = { ...facts, push: Promise.resolve(settlement) };
+  switch (answer.kind) {
+    case 'bytes':
+      return { kind: 'replied', reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: answer.body }, facts: pushed };
+    case 'text':
+      return {
+        kind: 'replied',
+        reply: { kind: 'bytes', status: answer.status, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' }, body: Buffer.from(answer.text, 'utf8') },
+        facts: pushed,
+      };
+    case 'error':
+      return { kind: 'failed', error: answer.error, facts: pushed };
+  }
+}
+
+/** What the client is answered: a receive-pack result, or — for a client that asked for no report — an HTTP status. */
+type ClientAnswer =
+  | { readonly kind: 'bytes'; readonly body: Buffer }
+  | { readonly kind: 'text'; readonly status: number; readonly text: string }
+  | { readonly kind: 'error'; readonly error: unknown };
+
+/**
+ * The end of a push as the client's answer and the settlement to record. `listener` is the
+ * client already being answered on side-band (its progress and notes were sent as they came).
+ */
+function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receivedMs: number, listener: Listener | undefined): { answer: ClientAnswer; settlement: PushSettlement } {
+  const caps = request.capabilities;
   const timings = timingsOf(receivedMs, end);
+  // A client that asked for no report (no real git does) can only be told by HTTP status.
+  const noReport = caps.reportFormat === 'none' && listener === undefined;
   switch (end.kind) {
     case 'refused': {
+      listener?.progress.abandon();
       const settlement: PushSettlement = { kind: 'refused', inspection: end.inspection, error: end.error, decision: end.decision, timings };
-      // A client that asked for no report (no real git does) can only be told by HTTP status.
-      if (caps.reportFormat === 'none') return { kind: 'failed', error: end.error, facts: { ...facts, push: Promise.resolve(settlement) } };
+      if (noReport) return { answer: { kind: 'error', error: end.error }, settlement };
       const { report, lines } = refusal(request, end.error, call.requestId);
-      return {
-        kind: 'replied',
-        reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: encodeReportResponse(report, { capabilities: caps, progress: lines }) },
-        facts: { ...facts, push: Promise.resolve(settlement) },
-      };
+      return { answer: { kind: 'bytes', body: encodeReportResponse(report, { capabilities: caps, progress: lines }) }, settlement };
     }
     case 'decided': {
+      listener?.progress.finish();
       const settlement: PushSettlement = { kind: 'decided', inspection: end.inspection, decision: end.decision, timings };
-      if (caps.reportFormat === 'none') {
+      if (noReport) {
         // Not an error of the request: the policy's answer, told in the only way left.
-        const text = `${decisionText(end.decision).join('\n')}\npushgate: nothing was sent to the upstream (request id ${call.requestId})\n`;
-        return {
-          kind: 'replied',
-          reply: { kind: 'bytes', status: 403, headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-cache' }, body: Buffer.from(text, 'utf8') },
-          facts: { ...facts, push: Promise.resolve(settlement) },
-        };
+        return { answer: { kind: 'text', status: 403, text: `${decisionText(end.decision).join('\n')}\npushgate: nothing was sent to the upstream (request id ${call.requestId})\n` }, settlement };
       }
       const { report, lines } = decisionReport(request.commands.map((c) => c.ref), end.decision, call.requestId);
-      return {
-        kind: 'replied',
-        reply: { kind: 'bytes', status: 200, headers: RESULT_HEADERS, body: encodeReportResponse(report, { capabilities: caps, progress: lines }) },
-        facts: { ...facts, push: Promise.resolve(settlement) },
-      };
+      return { answer: { kind: 'bytes', body: encodeReportResponse(report, { capabilities: caps, progress: lines }) }, settlement };
     }
     case 'relayed': {
-      end.body.once('close', () => void end.dispose());
-      const settled = end.report.then((upstreamReport): PushSettlement => ({ kind: 'relayed', inspection: end.inspection, decision: end.decision, upstreamReport, timings: timingsOf(receivedMs, end) }));
-      // The policy's notes (dry-run rules, exemptions) go first, on the side band the upstream's answer uses.
-      const notes = allowNotes(end.decision);
-      const body = sideband !== undefined && end.status === 200 && notes.length > 0 ? prefixed(notes.map((line) => encodeSideband(2, `${line}\n`, sideband)), end.body) : end.body;
-      return { kind: 'replied', reply: { kind: 'stream', status: end.status, headers: end.headers, body }, facts: { ...facts, push: settled } };
+      const upstreamReport = reportRecord(end.answer);
+      const settlement: PushSettlement = { kind: 'relayed', inspection: end.inspection, decision: end.decision, upstreamReport, timings };
+      // A listening client has had the notes and the upstream's lines already; anyone else gets them now (side-band only).
+      const lines = listener === undefined ? [...allowNotes(end.decision), ...end.answer.messages] : [];
+      return { answer: { kind: 'bytes', body: relayedAnswer(end.answer, request, caps, lines) }, settlement };
+    }
+    case 'relay-failed': {
+      const { error, sent } = end.failure;
+      const settlement: PushSettlement = {
+        kind: 'refused',
+        inspection: end.inspection,
+        error,
+        decision: end.decision,
+        timings,
+        ...(sent ? { upstreamReport: { kind: 'unreadable', reason: `the push was sent, and may have been applied: ${error.clientMessage()}` } } : {}),
+      };
+      // Refused before any answer, a client without side-band learns most from the HTTP status.
+      if (noReport || (!sent && caps.sideband === undefined)) return { answer: { kind: 'error', error }, settlement };
+      const { report, lines } = sent ? lostAnswer(request, error, call.requestId) : refusal(request, error, call.requestId);
+      return { answer: { kind: 'bytes', body: encodeReportResponse(report, { capabilities: caps, progress: lines }) }, settlement };
     }
   }
 }
 
-/** `head` then `rest`, as one stream; a failure of `rest` fails it, and its end (or a cut) ends `rest`. */
-function prefixed(head: readonly Buffer[], rest: Readable): Readable {
-  async function* both(): AsyncGenerator<Buffer> {
-    yield* head;
-    yield* rest;
+/**
+ * The client's answer to a relayed push, encoded from the upstream's parsed answer with the
+ * client's capabilities (gitprotocol-pack(5) "Report Status"): one status per command the client
+ * sent, in its order, as the upstream reported it. The upstream was asked for report-status (v1),
+ * so a client that asked for report-status-v2 gets no option lines: there are none to give.
+ * An upstream that aborted the push is shown as git's receive-pack would show it: on band 3 with
+ * side-band (git prints `remote error: …`), an `ERR` packet without.
+ */
+function relayedAnswer(answer: RelayAnswer, request: ReceivePackRequest, caps: Capabilities, lines: readonly string[]): Buffer {
+  if (answer.kind === 'fatal') {
+    const mode = caps.sideband;
+    if (mode === undefined) return encodeErrPkt(answer.message);
+    return Buffer.concat([...lines.map((line) => encodeSideband(2, `${line}\n`, mode)), encodeSideband(3, `${answer.message}\n`, mode)]);
   }
-  const out = Readable.from(both(), { objectMode: false });
-  // Cut before `rest` was reached, the generator never touches it: `rest` must still close, or
-  // the spool would stay and the upstream's report would never settle.
-  out.once('close', () => rest.destroy());
-  return out;
+  const byRef = new Map(answer.refs.map((r) => [r.ref, r]));
+  const report: ReportStatus = {
+    unpack: answer.unpack === 'ok' ? { ok: true } : { ok: false, error: answer.unpack },
+    refs: request.commands.map((c) => {
+      const status = byRef.get(c.ref);
+      if (status === undefined) return { ref: c.ref, ok: false as const, reason: 'the upstream did not report on this ref' };
+      return status.status === 'ok' ? { ref: c.ref, ok: true as const } : { ref: c.ref, ok: false as const, reason: status.reason };
+    }),
+  };
+  return encodeReportResponse(report, { capabilities: caps, progress: lines });
+}
+
+/** The upstream's answer as the audit record keeps it. */
+function reportRecord(answer: RelayAnswer): UpstreamReportRecord {
+  switch (answer.kind) {
+    case 'report':
+      return { kind: 'report', unpack: answer.unpack, refs: answer.refs, messages: answer.messages };
+    case 'fatal':
+      return { kind: 'fatal', message: answer.message, messages: answer.messages };
+  }
 }
 
 /** Inspect → decide → settle (relay, or stop here). Never throws: anything that stops the push is `refused` or `decided`. */
@@ -200,8 +283,9 @@ async function runPush(
   call: GitCall,
   push: Extract<DecodedPush, { kind: 'push' }> & { readonly advertised: Promise<ReadonlyMap<string, Oid>> },
   deps: PushDeps,
-  progress: ClientProgress | undefined,
+  listener: Listener | undefined,
 ): Promise<PushEnd> {
+  const progress = listener?.progress;
   const inspection = await inspectPush(
     {
       request: push.request,
@@ -232,15 +316,24 @@ async function runPush(
       // Holds are not stored yet: the spooled pack goes with the answer, nothing is kept to relay later.
       await inspection.dispose();
       return { kind: 'decided', decision, inspection: record, mirror: inspection.mirror };
-    case 'allow':
+    case 'allow': {
+      // The policy's notes (dry-run rules, exemptions) go first, before anything of the upstream's.
+      if (listener !== undefined) for (const line of allowNotes(decision)) listener.progress.line(line);
+      const started = performance.now();
+      let result: RelayResult;
       try {
-        const end = await relay(call, push.request, inspection, record, decision);
-        void end.report.then((report) => refreshMirror(call, push.request, report, deps.inspection));
-        return end;
-      } catch (error) {
+        result = await relayPush(storedPush(call, push.request, inspection, deps, listener));
+      } finally {
         await inspection.dispose();
-        return { kind: 'refused', error, decision, inspection: record, mirror: inspection.mirror };
       }
+      const relayMs = Math.round(performance.now() - started);
+      if (result.kind === 'failed') {
+        if (result.sent) call.logger.warn('the relayed push may have reached the upstream, whose answer was lost', { code: result.error.code });
+        return { kind: 'relay-failed', failure: result, inspection: record, decision, relayMs, mirror: inspection.mirror };
+      }
+      refreshMirror(call, push.request, result, deps.inspection);
+      return { kind: 'relayed', answer: result, inspection: record, decision, relayMs, mirror: inspection.mirror };
+    }
     default:
       return unreachable(decision);
   }
@@ -298,88 +391,56 @@ function unreachable(value: never): never {
 }
 
 /** Has the mirror fetch, in the background, what the upstream just accepted (see the module comment). */
-function refreshMirror(call: GitCall, request: ReceivePackRequest, report: UpstreamReportRecord, ctx: InspectionContext): void {
+function refreshMirror(call: GitCall, request: ReceivePackRequest, report: RelayAnswer, ctx: InspectionContext): void {
   if (report.kind !== 'report') return;
   const accepted = new Set(report.refs.filter((r) => r.status === 'ok').map((r) => r.ref));
   const oids = request.commands.filter((c) => accepted.has(c.ref) && c.newOid !== ZERO_OID).map((c) => c.newOid);
   if (oids.length > 0) void ctx.mirrors.refresh(mirrorSource(call.upstream, call.route.repoPath), oids);
 }
 
-/** Sends the same commands and the spooled pack to the upstream with the gateway's credential. */
-async function relay(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush, record: InspectionRecord, decision: AllowDecision): Promise<Extract<PushEnd, { kind: 'relayed' }>> {
-  const relayStarted = performance.now();
-  const commands = encodeReceivePackRequest(request);
-  const res = await call.upstream.request({
-    method: 'POST',
-    repoPath: call.route.repoPath,
-    endpoint: 'git-receive-pack',
-    headers: {
-      ...pickHeaders(call.headers, ['accept', 'user-agent', 'git-protocol']),
-      'content-type': 'application/x-git-receive-pack-request',
-      // Known exactly now: the upstream need not read a chunked body.
-      'content-length': String(commands.length + inspection.packBytes),
-    },
-    body: relayBody(commands, inspection.packPath),
-    requestId: call.requestId,
-    signal: call.signal,
-  });
-  const tap = tapReport(request.capabilities);
-  // A failure on either side destroys both: the client sees the cut, the tap reports it.
-  pipeline(res.body, tap.stream).catch(() => undefined);
+/**
+ * The live push as a stored push: the client's commands, atomic flag and push options, the
+ * spooled pack (read from disk as it is sent, never buffered), and the capabilities the upstream
+ * advertised to this client moments before, when the gateway still has them.
+ */
+function storedPush(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush, deps: PushDeps, listener: Listener | undefined): StoredPush {
+  const packPath = inspection.packPath;
+  const capabilities = deps.advertised.recall(call.route.upstream, call.route.repoPath);
   return {
-    kind: 'relayed',
-    status: res.status,
-    headers: res.headers,
-    body: tap.stream,
-    report: tap.report,
-    inspection: record,
-    decision,
-    relayStarted,
-    mirror: inspection.mirror,
-    dispose: inspection.dispose,
+    upstream: call.upstream,
+    repoPath: call.route.repoPath,
+    commands: request.commands,
+    atomic: request.capabilities.atomic,
+    pushOptions: request.pushOptions,
+    pack: packPath === undefined ? undefined : { bytes: inspection.packBytes, open: () => createReadStream(packPath, { highWaterMark: 1 << 20 }) },
+    // The relay needs what the upstream offers, not its refs (the old ids are in the commands).
+    ...(capabilities === undefined ? {} : { advertised: { refs: NO_REFS, capabilities } }),
+    requestId: call.requestId,
+    ...(listener === undefined ? {} : { onProgress: listener.band2 }),
+    signal: deps.shutdown,
   };
 }
 
-async function* relayBody(commands: Buffer, packPath: string | undefined): AsyncGenerator<Uint8Array> {
-  yield commands;
-  if (packPath !== undefined) yield* createReadStream(packPath, { highWaterMark: 1 << 20 });
-}
+const NO_REFS: ReadonlyMap<string, Oid> = new Map();
 
-/** Finishes a streamed answer: the upstream's answer appended, or why the push stopped, as git reports it. */
-async function streamEnd(end: PushEnd, out: PassThrough, call: GitCall, request: ReceivePackRequest, progress: ClientProgress, receivedMs: number): Promise<PushSettlement> {
-  const sideband = request.capabilities.sideband;
-  switch (end.kind) {
-    case 'refused': {
-      progress.abandon();
-      const { report, lines } = refusal(request, end.error, call.requestId);
-      if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
-      return { kind: 'refused', inspection: end.inspection, error: end.error, decision: end.decision, timings: timingsOf(receivedMs, end) };
-    }
-    case 'decided': {
-      progress.finish();
-      const { report, lines } = decisionReport(request.commands.map((c) => c.ref), end.decision, call.requestId);
-      if (out.writable) out.end(encodeReportResponse(report, { capabilities: request.capabilities, progress: lines }));
-      return { kind: 'decided', inspection: end.inspection, decision: end.decision, timings: timingsOf(receivedMs, end) };
-    }
-    case 'relayed': {
-      progress.finish();
-      if (sideband !== undefined && out.writable) for (const line of allowNotes(end.decision)) out.write(encodeSideband(2, `${line}\n`, sideband));
-      try {
-        await pipeline(end.body, out);
-      } catch {
-        // The client or the upstream went away; the HTTP layer sees the cut and the tap says what arrived.
-      } finally {
-        await end.dispose();
-      }
-      const upstreamReport = await end.report;
-      return { kind: 'relayed', inspection: end.inspection, decision: end.decision, upstreamReport, timings: timingsOf(receivedMs, end) };
-    }
-  }
+/**
+ * The report for a push that was sent but whose answer was lost (cut, unreadable): it may have
+ * been applied, and the pusher must not be told that nothing was sent.
+ */
+function lostAnswer(request: ReceivePackRequest, error: UpstreamError, requestId: string): { report: ReportStatus; lines: string[] } {
+  const message = refusalMessage(error);
+  return {
+    report: { unpack: { ok: false, error: message }, refs: request.commands.map((c) => ({ ref: c.ref, ok: false as const, reason: message })) },
+    lines: [
+      `pushgate: the upstream's answer to the push was lost: ${message}`,
+      `pushgate: the push may have reached the upstream: fetch to see whether it did before pushing again (request id ${requestId})`,
+    ],
+  };
 }
 
 /** The push's timings once it has ended (relayed: once the upstream's answer has). */
 function timingsOf(receivedMs: number, end: PushEnd): PushTimings {
-  const relayMs = end.kind === 'relayed' ? Math.round(performance.now() - end.relayStarted) : undefined;
+  const relayMs = end.kind === 'relayed' || end.kind === 'relay-failed' ? end.relayMs : undefined;
   return { receivedMs, ...(relayMs === undefined ? {} : { relayMs }), ...(end.mirror === undefined ? {} : { mirror: end.mirror }) };
 }
 

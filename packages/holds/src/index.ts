@@ -4,3 +4,28 @@
  * exactly once, and the notifications about them.
  */
 export * from './types';
+export { HoldError, refusalError, type HoldErrorCode, type HoldFailureCode } from './errors';
+export { loadHoldKey, holdKeyFromBytes, HOLD_KEY_FILE, type HoldKey } from './key';
+export { holdDigest } from './digest';
+export { DEFAULT_CHUNK_BYTES } from './cipher';
+export {
+  sameAccount,
+  samePerson,
+  inApproverGroups,
+  missingApprovals,
+  hasApproved,
+  isExpired,
+  checkReview,
+  checkCancel,
+  mayReview,
+  type ReviewVerdict,
+} from './rules';
+export {
+  createHoldStore,
+  newHoldId,
+  DEFAULT_HOLD_TTL_MS,
+  DEFAULT_MAX_HELD_PACK_BYTES,
+  ORPHAN_CHUNK_AGE_MS,
+  HOLD_CHANNEL,
+  type HoldStoreOptions,
+} from './store';

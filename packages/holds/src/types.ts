@@ -133,7 +133,7 @@ export interface NewHold {
 /** Why an action on a hold was refused; `status` is the HTTP status the API answers with. */
 export interface HoldRefusal {
   readonly kind: 'refused';
-  readonly status: 403 | 404 | 409;
+  readonly status: 400 | 403 | 404 | 409;
   readonly code: HoldRefusalCode;
   readonly message: string;
 }
@@ -153,7 +153,9 @@ export type HoldRefusalCode =
   /** The caller approved it already (one person counts once). */
   | 'HOLD_ALREADY_APPROVED'
   /** The approval named a digest that is not this push's. */
-  | 'HOLD_DIGEST_MISMATCH';
+  | 'HOLD_DIGEST_MISMATCH'
+  /** A rejection needs a comment saying why (status 400). */
+  | 'HOLD_COMMENT_REQUIRED';
 
 /** The outcome of an approval. */
 export type ApproveOutcome =

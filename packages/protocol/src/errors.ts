@@ -32,6 +32,8 @@ export type ProtocolErrorCode =
   | 'PROTO_UNSUPPORTED_CAPABILITY'
   /** A malformed report-status. */
   | 'PROTO_BAD_REPORT'
+  /** A report-status longer than the reader's bound (a report is one short line per ref). */
+  | 'PROTO_REPORT_TOO_LARGE'
   /** A malformed ref advertisement. */
   | 'PROTO_BAD_ADVERTISEMENT'
   /** A protocol version pushgate does not speak for this service. */

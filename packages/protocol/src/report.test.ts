@@ -210,6 +210,24 @@ describe('report responses', () => {
     });
   });
 
+  it('hands band 2 over as it arrives when asked, instead of keeping it', async () => {
+    const capabilities = caps('report-status side-band-64k');
+    const bytes = encodeReportResponse(report, { capabilities, progress: ['one', 'two'] });
+    const seen: string[] = [];
+    expect(await decodeReportResponse(chunked(bytes, 7), { capabilities, onProgress: (p) => seen.push(p.toString('utf8')) })).toEqual({ kind: 'report', report, messages: [] });
+    expect(seen.join('')).toBe('one\ntwo\n');
+  });
+
+  it('bounds the report, not the progress around it', async () => {
+    const many: ReportStatus = { unpack: { ok: true }, refs: Array.from({ length: 100 }, (_, i) => ({ ref: `refs/heads/branch-${i}`, ok: true as const })) };
+    const chatty = Buffer.concat([encodeSideband(2, 'x'.repeat(10_000), 'side-band-64k'), encodeReportResponse(report, { capabilities: caps('report-status side-band-64k') })]);
+    const sideband = caps('report-status side-band-64k');
+    expect(await decodeReportResponse(chunked(chatty, 100), { capabilities: sideband, maxReportBytes: 1000, onProgress: () => undefined })).toMatchObject({ kind: 'report', report });
+    for (const capabilities of [sideband, caps('report-status')]) {
+      await expect(decodeReportResponse(chunked(encodeReportResponse(many, { capabilities }), 100), { capabilities, maxReportBytes: 1000 })).rejects.toMatchObject({ code: 'PROTO_REPORT_TOO_LARGE' });
+    }
+  });
+
   it('never throws anything but PushgateError on random bytes', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 300 }), fc.constantFrom('report-status', 'report-status-v2 side-band-64k', 'side-band'), async (bytes, list) => {

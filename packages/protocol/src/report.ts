@@ -184,13 +184,30 @@ export type ReportResponse =
   /** The request asked for no report. */
   | { readonly kind: 'no-report'; readonly messages: readonly string[] };
 
+/** Options of decodeReportResponse. */
+export interface ReportDecoding {
+  /** The capabilities the push asked for: they say whether a report and side-band framing follow. */
+  readonly capabilities: Capabilities;
+  /**
+   * Band-2 payloads as they arrive (for a pusher still listening); when given they are handed
+   * over instead of kept, and `messages` is empty.
+   */
+  readonly onProgress?: (payload: Buffer) => void;
+  /**
+   * Bytes of the report (band 1 and band 3, or the whole body without side-band) read at most;
+   * beyond it PROTO_REPORT_TOO_LARGE. Band 2 does not count: it is handed over as it arrives.
+   */
+  readonly maxReportBytes?: number;
+}
+
 /**
  * Decodes a receive-pack response body (an upstream's answer to a relayed push), streaming:
  * band-1 bytes go straight into a pkt-line reader for the report.
  */
-export async function decodeReportResponse(source: AsyncIterable<Uint8Array>, options: { readonly capabilities: Capabilities }): Promise<ReportResponse> {
+export async function decodeReportResponse(source: AsyncIterable<Uint8Array>, options: ReportDecoding): Promise<ReportResponse> {
   const wantReport = options.capabilities.reportFormat !== 'none';
-  const outer = new PktLineReader(source);
+  const maxReportBytes = options.maxReportBytes ?? Number.POSITIVE_INFINITY;
+  const outer = new PktLineReader(options.capabilities.sideband ? source : bounded(source, maxReportBytes));
   if (!options.capabilities.sideband) {
     if (!wantReport) return { kind: 'no-report', messages: [] };
     try {
@@ -205,6 +222,7 @@ export async function decodeReportResponse(source: AsyncIterable<Uint8Array>, op
   const progress: Buffer[] = [];
   let fatal: string | undefined;
   let ended = false;
+  let reportBytes = 0;
   // Pulls the demuxer until the next band-1 payload, filing band 2 and 3 on the way.
   async function nextBand1(): Promise<Buffer | undefined> {
     while (!ended) {
@@ -214,11 +232,15 @@ export async function decodeReportResponse(source: AsyncIterable<Uint8Array>, op
         return undefined;
       }
       const { band, payload } = next.value;
-      if (band === 1) return payload;
-      if (band === 2) progress.push(payload);
-      else {
-        fatal = (fatal ?? '') + payload.toString('utf8');
+      if (band === 2) {
+        if (options.onProgress) options.onProgress(payload);
+        else progress.push(payload);
+        continue;
       }
+      reportBytes += payload.length;
+      if (reportBytes > maxReportBytes) throw tooLarge(maxReportBytes);
+      if (band === 1) return payload;
+      fatal = (fatal ?? '') + payload.toString('utf8');
     }
     return undefined;
   }
@@ -236,12 +258,26 @@ export async function decodeReportResponse(source: AsyncIterable<Uint8Array>, op
   } catch (e) {
     if (e instanceof PktLineError && e.code === 'PKT_ERR_PACKET') fatal = String(e.data?.message ?? '');
     // A server that dies mid-report says why on band 3; that, not the truncation, is the answer.
-    else if (fatal === undefined) throw e;
+    else if (fatal === undefined || (e instanceof ProtocolError && e.code === 'PROTO_REPORT_TOO_LARGE')) throw e;
   }
   const messages = splitMessages(Buffer.concat(progress));
   if (fatal !== undefined) return { kind: 'fatal', message: chompText(fatal), messages };
   if (!report) return { kind: 'no-report', messages };
   return { kind: 'report', report, messages };
+}
+
+/** `source`, failing with PROTO_REPORT_TOO_LARGE past `max` bytes. */
+async function* bounded(source: AsyncIterable<Uint8Array>, max: number): AsyncGenerator<Uint8Array> {
+  let bytes = 0;
+  for await (const chunk of source) {
+    bytes += chunk.byteLength;
+    if (bytes > max) throw tooLarge(max);
+    yield chunk;
+  }
+}
+
+function tooLarge(max: number): ProtocolError {
+  return new ProtocolError('PROTO_REPORT_TOO_LARGE', `the report exceeds ${max} bytes`, { expected: max });
 }
 
 /** Band-2 text as lines: git redraws progress with CR and ends messages with LF. */

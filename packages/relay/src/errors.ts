@@ -20,7 +20,9 @@ export type UpstreamErrorCode =
   /** The connection broke while the answer was being streamed. */
   | 'UPSTREAM_STREAM_FAILED'
   /** The upstream's answer is not valid git protocol. */
-  | 'UPSTREAM_BAD_ANSWER';
+  | 'UPSTREAM_BAD_ANSWER'
+  /** A push cannot be sent as it is: the upstream lacks a capability it needs (report-status, atomic, delete-refs), or its commands cannot be encoded. */
+  | 'UPSTREAM_PUSH_UNSENDABLE';
 
 /** What an UpstreamError carries for machines; never a credential. */
 export interface UpstreamErrorData {
@@ -58,6 +60,7 @@ function clientStatus(code: UpstreamErrorCode, upstreamStatus: number | undefine
     case 'UPSTREAM_REDIRECT':
     case 'UPSTREAM_STREAM_FAILED':
     case 'UPSTREAM_BAD_ANSWER':
+    case 'UPSTREAM_PUSH_UNSENDABLE':
       return 502;
   }
 }

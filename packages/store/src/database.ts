@@ -36,6 +36,13 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Resolves when the database answers a trivial query (for `/readyz`); throws StoreError otherwise. */
   ping(): Promise<void>;
+  /**
+   * Calls `onNotify(payload)` for every notification on `channel` (sent with `SELECT pg_notify($1,
+   * $2)`, delivered when the sending transaction commits, on any handle of the same database).
+   * Resolves once listening, with a function that stops it. Notifications sent while a PostgreSQL
+   * listener reconnects are lost: listeners poll as a safety net. Closing the database stops all.
+   */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   /** Closes connections (waiting for running statements); later calls throw STORE_CLOSED. Idempotent. */
   close(): Promise<void>;
 }
@@ -64,6 +71,8 @@ export interface Driver {
   query(sql: string, params: unknown[]): Promise<{ rows: unknown[]; rowCount: number }>;
   /** BEGIN, `fn`, COMMIT (or ROLLBACK when `fn` throws); COMMIT of an aborted transaction throws. */
   transaction<T>(fn: (query: Driver['query']) => Promise<T>): Promise<T>;
+  /** Subscribes to a notification channel (see Database.listen). */
+  listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -165,6 +174,22 @@ export class DriverDatabase implements Database {
 
   async ping(): Promise<void> {
     await this.query('SELECT 1');
+  }
+
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    this.#assertUsable('listen');
+    if (channel === '') throw new StoreError('STORE_BAD_VALUE', 'a notification channel needs a name', { channel });
+    try {
+      const stop = await this.driver.listen(channel, onNotify);
+      let stopped = false;
+      return async () => {
+        if (stopped || this.#state.kind === 'closed') return;
+        stopped = true;
+        await stop();
+      };
+    } catch (e) {
+      throw toStoreError(e, `LISTEN ${channel}`, this.description, (s) => this.driver.scrub(s));
+    }
   }
 
   async close(): Promise<void> {

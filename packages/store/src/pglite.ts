@@ -165,6 +165,11 @@ export async function openPglite(dataDir: string, logger: Logger = silentLogger)
         throw e;
       }
     },
+    async listen(channel, onNotify) {
+      // In-process: PGlite delivers a notification when the transaction that sent it commits.
+      const stop = await pg.listen(channel, onNotify);
+      return () => stop();
+    },
     async close() {
       try {
         await pg.close();

@@ -8,6 +8,7 @@ import { Pool, type PoolClient, type QueryConfig, type QueryResult as PgQueryRes
 import { silentLogger, type Logger } from '@pushgate/core';
 import { DriverDatabase, type Database, type Driver } from './database';
 import { StoreError, abortedCommitError, describe, errorField } from './errors';
+import { PgListener } from './listener';
 import { parseDatabaseUrl } from './url';
 import { textParser } from './values';
 
@@ -98,6 +99,13 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
     });
   }
 
+  const listener = new PgListener({
+    url: target.url,
+    description,
+    scrub: target.scrub,
+    logger,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+  });
   const driver: Driver = {
     kind: 'postgres',
     description,
@@ -134,7 +142,11 @@ export async function openPostgres(url: string, options: PostgresOptions = {}): 
         release(destroy);
       }
     },
-    close: () => pool.end(),
+    listen: (channel, onNotify) => listener.listen(channel, onNotify),
+    async close() {
+      await listener.close();
+      await pool.end();
+    },
   };
   logger.info('database opened', { database: description, kind: 'postgres' });
   return new DriverDatabase(driver, logger);

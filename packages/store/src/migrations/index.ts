@@ -5,6 +5,7 @@
  */
 import type { Migration } from '../migrate';
 import { auditEvents } from './0001-audit-events';
+import { holds } from './0002-holds';
 
 /** The schema this code expects, oldest first; versions are 1..N. */
-export const MIGRATIONS: readonly Migration[] = Object.freeze([auditEvents]);
+export const MIGRATIONS: readonly Migration[] = Object.freeze([auditEvents, holds]);
