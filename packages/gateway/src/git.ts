@@ -129,8 +129,9 @@ export interface InfoRefsOptions {
    */
   readonly onReceivePackRefs?: (refs: Promise<ReadonlyMap<string, Oid>>) => void;
   /**
-   * Given the capabilities of a receive-pack advertisement (as passed on to the client) once they
-   * are checked, before any byte goes to the client: the push that follows is relayed with them.
+   * Given the capabilities of a receive-pack advertisement (as passed on to the client, less those
+   * the gateway added for itself) once they are checked, before any byte goes to the client: the
+   * push that follows is relayed with them.
    */
   readonly onReceivePackCapabilities?: (capabilities: Capabilities) => void;
 }
@@ -160,7 +161,11 @@ export async function serveInfoRefs(call: GitCall & { readonly route: Extract<Gi
   }
   // The capability list may have changed length, so the upstream's Content-Length no longer holds.
   const { 'content-length': _length, ...headers } = res.headers;
-  if (call.route.service === 'git-receive-pack' && res.status === 200 && filtered.summary.version !== 2) options.onReceivePackCapabilities?.(filtered.summary.capabilities);
+  if (call.route.service === 'git-receive-pack' && res.status === 200 && filtered.summary.version !== 2) {
+    // What the upstream itself offers: the relay must not send it options it never advertised.
+    const added = new Set(filtered.summary.added);
+    options.onReceivePackCapabilities?.(filtered.summary.capabilities.filter((e) => !added.has(e.name)));
+  }
   const onRefs = options.onReceivePackRefs;
   const body = onRefs !== undefined && call.route.service === 'git-receive-pack' && res.status === 200 ? readingRefs(filtered.body, onRefs) : filtered.body;
   return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(body) }, facts: {} };
