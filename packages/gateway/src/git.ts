@@ -68,8 +68,11 @@ export type PushSettlement =
       readonly upstreamReport: UpstreamReportRecord;
       readonly timings: PushTimings;
     }
-  /** Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:` lines). */
-  | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly timings: PushTimings }
+  /**
+   * Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:`
+   * lines). A held push that was stored has its hold's id.
+   */
+  | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly holdId?: string; readonly timings: PushTimings }
   /**
    * Stopped by an error (inspection, the policy step) before anything reached the upstream, or
    * the relay failed: it reached the client as `unpack`/`ng` lines or an HTTP status. A relay
