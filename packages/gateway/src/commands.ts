@@ -19,6 +19,7 @@ import { runDemo } from './demo';
 import { pushgateVersion } from './version';
 import { UsageError } from './cli-usage';
 import { POLICY_HELP, policyCommand } from './policy-command';
+import { HOLDS_HELP, holdsCommand } from './holds-command';
 
 /** Where the CLI writes and what it reads. */
 export interface CliIo {
@@ -51,6 +52,8 @@ Commands:
                                    judge declared pushes of fixture repositories offline (CI)
   policy explain --config F --repo <dir> --ref <ref> --old <id> --new <id> [--as sub] …
                                    what one push of a local repository would get, and why
+  holds list|show|approve|reject|cancel [--gateway <url>] [--token <t>] …
+                                   review held pushes through a running gateway (exit 3: unreachable)
 
 Options: --help (also after any command), --version
 
@@ -94,6 +97,7 @@ Serves the bare repositories under <dir> over smart HTTP with git http-backend (
 docker compose). With --username/--password-env, requests need that Basic credential.
 `,
   policy: POLICY_HELP,
+  holds: HOLDS_HELP,
 };
 
 /** Runs the CLI; resolves with the exit code. */
@@ -125,6 +129,8 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
         return await devUpstream(rest, io);
       case 'policy':
         return await policyCommand(rest, io);
+      case 'holds':
+        return await holdsCommand(rest, io);
       default:
         throw new UsageError(`unknown command "${verb}"`);
     }

@@ -13,13 +13,16 @@ import { isPushgateError, type Identity, type Limits, type Logger } from '@pushg
 import type { Authenticator } from '@pushgate/auth';
 import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome, type UpstreamReportRecord } from '@pushgate/audit';
 import type { Database } from '@pushgate/store';
+import type { HoldStore } from '@pushgate/holds';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply, type PushSettlement } from './git';
 import type { AdvertisedCapabilities } from './advertised';
 import type { ClientAddressOf } from './client-address';
 import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
+import { isHoldsApiTarget, serveHoldsApi } from './holds-api';
 import { mirrorSource, type InspectionContext } from './inspection';
 import { serveReceivePack } from './push';
+import type { HoldContext } from './hold';
 import type { PushPolicy } from './policy';
 import { RouteError, parseGitRoute, type GitRoute } from './route';
 
@@ -36,12 +39,18 @@ export interface HttpContext {
   readonly inspection: InspectionContext;
   /** Decides about inspected pushes. */
   readonly policy: PushPolicy;
+  /** What a push the policy holds needs: the hold store, the review links' base, `-o wait`'s settings. */
+  readonly holding?: HoldContext;
   /** Whether the gateway still takes new work (false while draining). */
   readonly accepting: () => boolean;
   /** Registers a request so shutdown can wait for it (and its audit record). */
   readonly track: (done: Promise<void>) => void;
   /** The client's address (X-Forwarded-For believed only through trusted proxies). */
   readonly clientAddress: ClientAddressOf;
+  /** Held pushes, for the approval API (absent: the API answers 503 HOLDS_UNAVAILABLE). */
+  readonly holds?: HoldStore;
+  /** The base of the links the gateway gives out (`<publicUrl>/review/holds/<id>`). */
+  readonly publicUrl?: () => string;
   /** The receive-pack capabilities upstream repositories advertised last, for the relay. */
   readonly advertised: AdvertisedCapabilities;
   /** Aborted when shutdown stops waiting for in-flight work: the only thing that stops a relay. */
@@ -77,6 +86,11 @@ export function createApp(ctx: HttpContext): Express {
       },
       () => sendText(res, 500, 'metrics unavailable\n'),
     );
+  });
+  // The approval API (JSON; docs/API.md). `api` is a reserved upstream name, so no git URL starts so.
+  app.use((req, res, next) => {
+    if (!isHoldsApiTarget(req.url)) return next();
+    ctx.track(serveHoldsApi(ctx, req, res, requestIdOf(req)));
   });
   // Everything else is a git request (or refused as one), judged on the raw request target.
   app.use((req, res) => {
@@ -220,6 +234,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     push: settlement?.timings,
     // Rule ids only: what the rules found is in the audit record, masked.
     decision: decisionSummary(settlement),
+    holdId: settlement?.kind === 'decided' ? settlement.holdId : undefined,
   };
   if (outcome === 'error') logger.error('request failed', { ...fields, error: describeError(error) });
   else if (outcome === 'upstream-error' || outcome === 'unavailable') logger.warn('request failed', { ...fields, error: describeError(error) });
@@ -240,6 +255,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     upstreamReport,
     inspection: settlement?.inspection,
     decision: settlement?.decision,
+    holdId: settlement?.kind === 'decided' ? settlement.holdId : undefined,
     httpStatus: status,
     bytesIn,
     bytesOut,
@@ -271,6 +287,7 @@ function dispatch(call: GitCall, ctx: HttpContext): Promise<GitOutcome> {
         policy: ctx.policy,
         advertised: ctx.advertised,
         shutdown: ctx.shutdown,
+        holding: ctx.holding,
       });
   }
 }

@@ -6,7 +6,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Which endpoint a request hit, as a metric label. */
-export type RouteLabel = 'info-refs' | 'upload-pack' | 'receive-pack' | 'healthz' | 'readyz' | 'metrics' | 'rejected';
+export type RouteLabel = 'info-refs' | 'upload-pack' | 'receive-pack' | 'healthz' | 'readyz' | 'metrics' | 'api' | 'rejected';
 
 /** The gateway's metrics. */
 export class GatewayMetrics {
