@@ -199,9 +199,20 @@ export function receivePackPosts(upstream: GitUpstream, repo: string): UpstreamR
   return upstream.requests.filter((r) => r.method === 'POST' && r.path === `/${repo}/git-receive-pack`);
 }
 
-/** The POSTs of `receivePackPosts` that http-backend served (not refused by the fault hook, not cut). */
-export function servedReceivePackPosts(upstream: GitUpstream, repo: string): UpstreamRequestLog[] {
-  return receivePackPosts(upstream, repo).filter((r) => r.outcome.kind === 'served' && r.status === 200);
+/** A git-receive-pack POST as the upstream's log has it, in a word or two: `200 served`, `fault 503`, `200 failed: …`. */
+export function postOutcome(r: UpstreamRequestLog): string {
+  const o = r.outcome;
+  return o.kind === 'fault' ? `fault ${o.fault}` : o.kind === 'failed' ? `${r.status ?? '-'} failed: ${o.error}` : `${r.status ?? '-'} ${o.kind}`;
+}
+
+/**
+ * The outcomes (see postOutcome) of every git-receive-pack POST the upstream received for `repo`,
+ * once each has finished: a relay's report can reach the gateway before http-backend has exited
+ * and the log says `served`.
+ */
+export async function receivePackOutcomes(upstream: GitUpstream, repo: string): Promise<string[]> {
+  await upstream.settled();
+  return receivePackPosts(upstream, repo).map(postOutcome);
 }
 
 /** A receive hook of an upstream repository that waits for the test to let it go. */
