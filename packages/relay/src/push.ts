@@ -18,6 +18,7 @@
  * (the process shutting down) stops it, and it never throws — every failure is a `failed` result
  * saying whether the push may have reached the upstream.
  */
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ZERO_OID, isPushgateError, pushgateVersion, type Oid, type RefUpdate } from '@pushgate/core';
 import { Capabilities, decodeAdvertisement, decodeReportResponse, encodeReceivePackRequest, type CapabilityEntry } from '@pushgate/protocol';
@@ -203,6 +204,10 @@ async function relay(push: StoredPush): Promise<RelayResult> {
         }
       },
     });
+    // What follows the final flush is only the end of the HTTP answer (http-backend exiting after
+    // receive-pack): wait for it, so the upstream sees its answer taken whole, not a client that
+    // hung up — which a server may treat as an aborted push, and logs as one.
+    await answerEnd(answer.body);
     const messages = kept.lines();
     switch (decoded.kind) {
       case 'report':
@@ -224,6 +229,27 @@ async function relay(push: StoredPush): Promise<RelayResult> {
   } finally {
     answer.body.destroy();
   }
+}
+
+/** How long the relay waits, after the report's final flush, for the upstream's answer to end. */
+const ANSWER_END_WAIT_MS = 5_000;
+/** Bytes after the final flush the relay reads and drops while waiting for the end (there should be none). */
+const ANSWER_END_MAX_BYTES = 64 * 1024;
+
+/** Resolves when `body` ends (what is left of it read and dropped, up to a bound), fails, or after ANSWER_END_WAIT_MS. */
+async function answerEnd(body: Readable): Promise<void> {
+  if (body.readableEnded || body.destroyed) return;
+  let timer: NodeJS.Timeout | undefined;
+  const drained = (async () => {
+    let bytes = 0;
+    // The decoder's reader stopped pulling at the flush: read on through the stream's own iterator.
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      bytes += chunk.byteLength;
+      if (bytes > ANSWER_END_MAX_BYTES) return;
+    }
+  })().catch(() => undefined);
+  await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_END_WAIT_MS)))]);
+  clearTimeout(timer);
 }
 
 /** Compares a push's commands with the upstream's refs (a ref absent from `refs` is at the zero id). */
