@@ -268,7 +268,7 @@ export function parseApiRoute(method: string, target: string): { readonly kind: 
   const parts = path.split('/').slice(1);
   const notFound = { kind: 'error', error: new HoldsApiError('API_NOT_FOUND', 404, `no API endpoint at ${JSON.stringify(path.slice(0, 200))}; see docs/API.md`) } as const;
   const only = (allowed: string) =>
-    method === allowed ? undefined : ({ kind: 'error', error: new HoldsApiError('API_METHOD_NOT_ALLOWED', 405, `${path} takes ${allowed}, not ${methodLabel(method)}`, { allow: allowed }) } as const);
+    method === allowed ? undefined : ({ kind: 'error', error: new HoldsApiError('API_METHOD_NOT_ALLOWED', 405, `${path.slice(0, 200)} takes ${allowed}, not ${methodLabel(method)}`, { allow: allowed }) } as const);
   if (parts[0] !== 'api' || parts[1] !== 'holds') return notFound;
   if (parts.length === 2) return only('GET') ?? { kind: 'route', route: { kind: 'list', query } };
   const id = parts[2];
