@@ -133,6 +133,8 @@ export interface HttpRequestRecord extends RequestOrigin {
   readonly inspection?: InspectionRecord;
   /** For a push that reached the policy: the decision with every reason (findings masked by the policy). */
   readonly decision?: Decision;
+  /** For a held push: the id of its stored hold (its own events carry the push's request id). */
+  readonly holdId?: string;
   readonly httpStatus: number;
   readonly bytesIn: number;
   readonly bytesOut: number;
@@ -162,6 +164,7 @@ export function httpRequestRow(record: HttpRequestRecord, masker: SecretMasker):
   if (record.upstreamReport !== undefined) detail.upstreamReport = record.upstreamReport;
   if (record.inspection !== undefined) detail.inspection = record.inspection;
   if (record.decision !== undefined) detail.decision = record.decision;
+  if (record.holdId !== undefined) detail.holdId = record.holdId;
   if (record.error !== undefined) detail.error = { code: record.error.code, message: record.error.message };
   return masker.maskValue<AuditEventRow>({
     ...originColumns(record),

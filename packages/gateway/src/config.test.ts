@@ -197,4 +197,74 @@ policy:
     await writeFile(path, 'upstreams:\n  - { name: a, url: "http://h/", passwordFile: ./pw }\n');
     expect((await loadConfig(path)).upstreams[0].credential).toEqual({ kind: 'basic', username: 'x-access-token', password: 'from-a-file' });
   });
+
+  it('holds: defaults in milliseconds, durations and webhooks checked with their line, the key and webhook secrets read from the environment', async () => {
+    const resolve = (text: string, env: Record<string, string> = {}) =>
+      resolveConfig(parseConfigText(`upstreams:\n  - { name: a, url: "http://h/" }\n${text}`, 'gw.yaml'), 'gw.yaml', { baseDir: dir, env });
+    const defaults = await resolve('');
+    expect(defaults.holds).toEqual({
+      ttlMs: 72 * 3_600_000,
+      keyEnv: 'PUSHGATE_HOLD_KEY',
+      key: undefined,
+      maxHeldPackBytes: 1024 ** 3,
+      maxWaitMs: 3_600_000,
+      keepAliveMs: 5_000,
+      relay: { leaseMs: 30_000, retryInitialMs: 1_000, retryMaxMs: 300_000 },
+      webhooks: [],
+    });
+
+    const key = Buffer.alloc(32, 7).toString('base64');
+    const full = await resolve(
+      `holds:
+  ttl: 7d
+  keyEnv: HOLD_KEY
+  maxHeldPackBytes: 1048576
+  maxWait: 10m
+  keepAlive: 2s
+  relay: { lease: 1m, retryInitial: 5s, retryMax: 1h }
+  webhooks:
+    - { url: https://hooks.example.com/pushgate, secretEnv: HOOK_SECRET }
+    - { url: https://hooks.slack.com/services/x, events: [held, rejected], format: slack }
+`,
+      { HOLD_KEY: key, HOOK_SECRET: 'hook-secret-value' },
+    );
+    expect(full.holds).toEqual({
+      ttlMs: 7 * 86_400_000,
+      keyEnv: 'HOLD_KEY',
+      key,
+      maxHeldPackBytes: 1048576,
+      maxWaitMs: 600_000,
+      keepAliveMs: 2_000,
+      relay: { leaseMs: 60_000, retryInitialMs: 5_000, retryMaxMs: 3_600_000 },
+      webhooks: [
+        { url: 'https://hooks.example.com/pushgate', events: undefined, secret: 'hook-secret-value', format: 'json' },
+        { url: 'https://hooks.slack.com/services/x', events: ['held', 'rejected'], secret: undefined, format: 'slack' },
+      ],
+    });
+    expect(full.secretValues).toEqual(expect.arrayContaining([key, 'hook-secret-value']));
+
+    await expect(resolve('holds:\n  webhooks:\n    - { url: https://h.example.com/, secretEnv: NOPE }\n')).rejects.toMatchObject({
+      code: 'CONFIG_SECRET_MISSING',
+      message: expect.stringContaining('holds.webhooks[0].secretEnv: environment variable NOPE'),
+    });
+
+    const issues = issuesOf(`upstreams:
+  - { name: a, url: "http://h/" }
+holds:
+  ttl: 3 days
+  maxWait: 0s
+  relay: { lease: 30 }
+  webhooks:
+    - { url: ftp://x, events: [merged] }
+  waitMax: 1h
+`);
+    expect(issues).toEqual([
+      expect.objectContaining({ path: 'holds.ttl', line: 4, message: expect.stringContaining('must be a duration') }),
+      expect.objectContaining({ path: 'holds.maxWait', line: 5 }),
+      expect.objectContaining({ path: 'holds.relay.lease', line: 6 }),
+      expect.objectContaining({ path: 'holds.webhooks[0].url', line: 8 }),
+      expect.objectContaining({ path: 'holds.webhooks[0].events[0]', line: 8 }),
+      expect.objectContaining({ path: 'holds.waitMax', line: 9, message: 'unknown key' }),
+    ]);
+  });
 });

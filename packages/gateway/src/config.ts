@@ -64,6 +64,57 @@ const httpUrl = (what: string) =>
 
 const envName = z.string().regex(ENV_NAME_RE, { message: 'must be an environment variable name ([A-Za-z_][A-Za-z0-9_]*)' });
 
+// Durations as operators type them everywhere in this file (like auth.gateway.maxTtl): `45s`, `30m`, `1h`, `7d`.
+const DURATION_RE = /^([1-9][0-9]{0,8})(s|m|h|d)$/;
+const DURATION_UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+const duration = z.string().regex(DURATION_RE, { message: 'must be a duration: a positive whole number followed by s, m, h or d (e.g. 45s, 30m, 1h, 7d)' });
+
+/** Milliseconds of a duration the schema accepted (`45s`, `30m`, `1h`, `7d`). */
+export function durationMs(text: string): number {
+  const m = DURATION_RE.exec(text);
+  if (m === null) throw new Error(`not a duration: ${JSON.stringify(text)}`);
+  return Number(m[1]) * DURATION_UNIT_MS[m[2] as keyof typeof DURATION_UNIT_MS];
+}
+
+/** Events a webhook can be sent for (docs/HOLDS.md). */
+export const HOLD_WEBHOOK_EVENTS = ['held', 'approved', 'rejected', 'relayed', 'stale', 'upstream-rejected', 'expired', 'cancelled'] as const;
+
+/** The defaults of `holds` (docs/CONFIG.md). */
+export const HOLD_DEFAULTS = Object.freeze({
+  ttl: '72h',
+  keyEnv: 'PUSHGATE_HOLD_KEY',
+  // A held pack lives in the database (encrypted, in chunks): 1 GiB keeps one hold well within
+  // what an operator expects a row's worth of data to cost, and is half the default maxPackBytes.
+  maxHeldPackBytes: 1024 * 1024 * 1024,
+  maxWait: '1h',
+  keepAlive: '5s',
+  relay: { lease: '30s', retryInitial: '1s', retryMax: '5m' },
+});
+
+const webhookSchema = z.strictObject({
+  url: httpUrl('url'),
+  /** Absent: every event. */
+  events: z.array(z.enum(HOLD_WEBHOOK_EVENTS)).min(1).optional(),
+  secretEnv: envName.optional(),
+  format: z.enum(['json', 'slack']).default('json'),
+});
+
+const holdsSchema = z.strictObject({
+  ttl: duration.default(HOLD_DEFAULTS.ttl),
+  keyEnv: envName.default(HOLD_DEFAULTS.keyEnv),
+  maxHeldPackBytes: z.number().int().positive().default(HOLD_DEFAULTS.maxHeldPackBytes),
+  maxWait: duration.default(HOLD_DEFAULTS.maxWait),
+  keepAlive: duration.default(HOLD_DEFAULTS.keepAlive),
+  relay: z
+    .strictObject({
+      lease: duration.default(HOLD_DEFAULTS.relay.lease),
+      retryInitial: duration.default(HOLD_DEFAULTS.relay.retryInitial),
+      retryMax: duration.default(HOLD_DEFAULTS.relay.retryMax),
+    })
+    .default({ ...HOLD_DEFAULTS.relay }),
+  webhooks: z.array(webhookSchema).default([]),
+});
+
 const upstreamSchema = z
   .strictObject({
     name: z
@@ -160,6 +211,16 @@ const configSchema = z.strictObject({
     .default({ drainTimeoutMs: 30_000 }),
   /** Rules pushes are decided by (docs/POLICY.md); absent: no rules, every inspected push is allowed. */
   policy: PolicyConfigSchema.optional(),
+  /** Held pushes: how long they wait, their key, `-o wait`, the relay of approved ones, webhooks (docs/HOLDS.md). */
+  holds: holdsSchema.default({
+    ttl: HOLD_DEFAULTS.ttl,
+    keyEnv: HOLD_DEFAULTS.keyEnv,
+    maxHeldPackBytes: HOLD_DEFAULTS.maxHeldPackBytes,
+    maxWait: HOLD_DEFAULTS.maxWait,
+    keepAlive: HOLD_DEFAULTS.keepAlive,
+    relay: { ...HOLD_DEFAULTS.relay },
+    webhooks: [],
+  }),
 });
 
 /** The config file's JSON Schema (draft 2020-12), for editors and CI (`pushgate config schema`). */
@@ -199,8 +260,35 @@ export interface GatewayConfig {
   readonly shutdown: { readonly drainTimeoutMs: number };
   /** The policy pushes are decided by; undefined: no rules (every inspected push is allowed). */
   readonly policy: PolicyConfig | undefined;
+  readonly holds: HoldsConfig;
   /** Every secret value read while resolving (upstream passwords and the Basic values built from them, the database password), for the masker. */
   readonly secretValues: readonly string[];
+}
+
+/** The `holds` section, durations in milliseconds and secrets read. */
+export interface HoldsConfig {
+  readonly ttlMs: number;
+  /** The environment variable the hold key was looked up in. */
+  readonly keyEnv: string;
+  /** The base64 key from `keyEnv`; undefined: generated in (and read from) `dataDir`. */
+  readonly key: string | undefined;
+  readonly maxHeldPackBytes: number;
+  /** The longest `git push -o wait`. */
+  readonly maxWaitMs: number;
+  /** How often a waiting push is sent a keep-alive. */
+  readonly keepAliveMs: number;
+  readonly relay: { readonly leaseMs: number; readonly retryInitialMs: number; readonly retryMaxMs: number };
+  readonly webhooks: readonly HoldWebhookConfig[];
+}
+
+/** One webhook target, its secret read. */
+export interface HoldWebhookConfig {
+  readonly url: string;
+  /** Undefined: every event. */
+  readonly events: readonly (typeof HOLD_WEBHOOK_EVENTS)[number][] | undefined;
+  /** The HMAC-SHA256 key of `X-Pushgate-Signature`; undefined: unsigned. */
+  readonly secret: string | undefined;
+  readonly format: 'json' | 'slack';
 }
 
 /** An external issuer as the authenticator takes it, with its JWKS file path made absolute. */
@@ -344,6 +432,8 @@ export async function resolveConfig(file: ConfigFile, source: string, options: R
     }
   }
 
+  const holds = resolveHolds(file.holds, source, env, secretValues, options.upstreamSecrets !== 'skip');
+
   const listenUrl = `http://${hostForUrl(file.listen.host)}:${file.listen.port}`;
   const publicUrl = file.publicUrl !== undefined ? file.publicUrl.replace(/\/+$/, '') : file.listen.port === 0 ? undefined : listenUrl;
   return {
@@ -371,7 +461,39 @@ export async function resolveConfig(file: ConfigFile, source: string, options: R
     log: file.log,
     shutdown: file.shutdown,
     policy: file.policy,
+    holds,
     secretValues,
+  };
+}
+
+/** The `holds` section resolved: durations in milliseconds, the key and webhook secrets read from the environment. */
+function resolveHolds(file: ConfigFile['holds'], source: string, env: Readonly<Record<string, string | undefined>>, secretValues: string[], readWebhookSecrets: boolean): HoldsConfig {
+  // Unset is allowed: the hold store then generates a key in dataDir (one replica's default).
+  const key = env[file.keyEnv] === '' ? undefined : env[file.keyEnv];
+  if (key !== undefined) secretValues.push(key);
+  const webhooks = file.webhooks.map((w, i): HoldWebhookConfig => {
+    let secret: string | undefined;
+    // Commands that never serve (upstreamSecrets 'skip') need no webhook secret either.
+    if (w.secretEnv !== undefined && readWebhookSecrets) {
+      secret = env[w.secretEnv];
+      if (secret === undefined || secret === '') {
+        throw new ConfigError('CONFIG_SECRET_MISSING', source, [
+          { path: `holds.webhooks[${i}].secretEnv`, message: `environment variable ${w.secretEnv} (the signing secret of webhook ${w.url}) is not set` },
+        ]);
+      }
+      secretValues.push(secret);
+    }
+    return { url: w.url, events: w.events, secret, format: w.format };
+  });
+  return {
+    ttlMs: durationMs(file.ttl),
+    keyEnv: file.keyEnv,
+    key,
+    maxHeldPackBytes: file.maxHeldPackBytes,
+    maxWaitMs: durationMs(file.maxWait),
+    keepAliveMs: durationMs(file.keepAlive),
+    relay: { leaseMs: durationMs(file.relay.lease), retryInitialMs: durationMs(file.relay.retryInitial), retryMaxMs: durationMs(file.relay.retryMax) },
+    webhooks,
   };
 }
 

@@ -158,6 +158,7 @@ describe('refusals and failures', () => {
   });
 
   it('decodes a gzip-encoded push and relays it; passes a gzip-encoded fetch request through as is', async () => {
+    const pushesBefore = h.upstream.requests.filter((r) => r.path === '/app.git/git-receive-pack').length;
     const repo = await h.git.initRepo('gz');
     const commit = await h.git.commitFiles(repo, { 'z.txt': 'zipped\n' }, 'zipped');
     const pack = (await h.git.gitOk(['pack-objects', '--stdout', '--revs'], { cwd: repo, input: `${commit}\n` })).stdoutBuffer;
@@ -170,11 +171,14 @@ describe('refusals and failures', () => {
     );
     expect(push.status).toBe(200);
     expect(push.body.toString()).toContain('ok refs/heads/gz');
-    // Found by user agent: the gateway's background mirror refresh after the push also talks to the upstream.
-    const sentBy = (agent: string) => h.upstream.requests.filter((r) => r.userAgent === agent);
-    const upstreamPushes = sentBy('errors-test/gzip-push').filter((r) => r.path.endsWith('/git-receive-pack'));
+    // The gateway relays the push as a push of its own (its own user agent), decoded, with its exact length.
+    const upstreamPushes = h.upstream.requests.filter((r) => r.path === '/app.git/git-receive-pack').slice(pushesBefore);
     expect(upstreamPushes).toHaveLength(1);
     expect(upstreamPushes[0]!.contentEncoding).toBeUndefined();
+    expect(upstreamPushes[0]!.userAgent).toMatch(/^pushgate\//);
+    expect(upstreamPushes[0]!.contentLength).toBe(upstreamPushes[0]!.requestBytes);
+    // Found by user agent: the gateway's background mirror refresh after the push also talks to the upstream.
+    const sentBy = (agent: string) => h.upstream.requests.filter((r) => r.userAgent === agent);
     const remote = (await h.git.gitOk(['ls-remote', h.remote('app.git', token), 'refs/heads/gz'])).stdout;
     expect(remote.split('\t')[0]).toBe(commit);
 

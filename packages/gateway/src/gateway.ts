@@ -1,10 +1,11 @@
 /**
  * The composition root: builds the gateway from its config — policy (compiled first, so a rule
  * that cannot work stops the start), masker, logger, database and migrations, signing key and
- * authenticator, upstream clients, audit recorder, metrics, HTTP app —
- * and owns the server's lifecycle, including a graceful shutdown that stops accepting, lets
- * in-flight requests finish (up to a deadline), waits for their audit records, and closes the
- * database.
+ * authenticator, upstream clients, audit recorder, hold store (its key from the environment or
+ * `dataDir`), metrics, HTTP app — and owns the server's lifecycle: at listen the hold relayer, the
+ * webhooks and the expiry sweep start; a graceful shutdown stops accepting, ends `-o wait` waits
+ * (with their timed-out answer), lets in-flight requests finish (up to a deadline), waits for
+ * their audit records, stops the relayer and drains the webhooks, and closes the database.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,6 +16,7 @@ import type { Express } from 'express';
 import type { Logger } from '@pushgate/core';
 import { AuditRecorder, SecretMasker } from '@pushgate/audit';
 import { createAuthenticator, loadOrCreateSigningKeys, parseDuration, type Authenticator, type GatewaySigningKeys } from '@pushgate/auth';
+import { createHoldStore, loadHoldKey, type HoldStore } from '@pushgate/holds';
 import { Mirrors } from '@pushgate/mirror';
 import { Upstream } from '@pushgate/relay';
 import { migrate, openDatabase, type Database } from '@pushgate/store';
@@ -29,6 +31,13 @@ import { pushPolicy, type PushPolicy } from './policy';
 
 /** How long shutdown waits, once the drain deadline has passed, for cut requests' audit writes. */
 const AFTER_DEADLINE_MS = 5_000;
+
+/**
+ * How often pending holds past their TTL are marked expired. A hold cannot be approved once its
+ * TTL has passed whether or not the sweep has run (the store checks); the sweep makes the state,
+ * its audit event and its webhook follow within half a minute.
+ */
+const EXPIRY_SWEEP_MS = 30_000;
 
 /** Resolves when `p` settles or after `ms`, whichever comes first. */
 async function within(p: Promise<unknown>, ms: number): Promise<void> {
@@ -76,6 +85,8 @@ export interface Gateway {
   readonly database: Database;
   readonly masker: SecretMasker;
   readonly signingKeys: GatewaySigningKeys;
+  /** Held pushes (PostgreSQL or the embedded database, packs encrypted). */
+  readonly holds: HoldStore;
   /** Starts listening on the configured host and port (port 0 picks a free one). */
   listen(): Promise<ListeningAddress>;
   /** Resolves once no request is in flight, audit records and background mirror fetches included (tests wait on it). */
@@ -120,7 +131,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     closers.push(async () => {
       for (const u of upstreams.values()) u.close();
     });
-    // Spooled packs of a previous run are pushes that never finished: nothing refers to them.
+    // Spooled packs of a previous run are pushes that never finished: nothing refers to them. A
+    // held push does not need its spool either: `persist()` hands the pack to the hold store (in
+    // the database, encrypted) before the hold exists, so every hold's pack is in the database and
+    // the relay of an approved hold reads it from there, on whichever replica claims it.
     const spoolRoot = join(config.dataDir, 'spool');
     await rm(spoolRoot, { recursive: true, force: true });
     await mkdir(spoolRoot, { recursive: true });
@@ -143,6 +157,29 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const inFlight = new Set<Promise<void>>();
     // Relays are not bound to their clients; this stops them, once shutdown stops waiting.
     const shutdown = new AbortController();
+
+    // Links name the port the gateway got when listen.port is 0 and no publicUrl is set.
+    let publicUrl = listeningPublicUrl(config, config.listen.port);
+    let expirySweep: NodeJS.Timeout | undefined;
+    const holdKey = await loadHoldKey({ dataDir: config.dataDir, key: config.holds.key });
+    const holds = createHoldStore({
+      db: database,
+      key: holdKey,
+      ttlMs: config.holds.ttlMs,
+      maxHeldPackBytes: config.holds.maxHeldPackBytes,
+      logger,
+    });
+    const expire = async (): Promise<void> => {
+      try {
+        const expired = await holds.expireDue();
+        if (expired.length > 0) logger.info('holds expired', { holds: expired.map((h) => h.id) });
+      } catch (e) {
+        logger.warn('expiring holds failed; retried at the next sweep', { error: e instanceof Error ? e.message : String(e) });
+      }
+    };
+    // Aborted as soon as shutdown starts: a push waiting with `-o wait` then ends with the
+    // timed-out answer instead of keeping the drain waiting for a decision.
+    const draining = new AbortController();
     const app = createApp({
       logger,
       metrics,
@@ -153,6 +190,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       limits: config.limits,
       inspection: { mirrors, limits: config.limits, spoolRoot, logger, changeSetOptions: GATEWAY_CHANGESET_OPTIONS },
       policy,
+      holding: { holds, publicUrl: () => publicUrl, maxWaitMs: config.holds.maxWaitMs, keepAliveMs: config.holds.keepAliveMs, shutdown: draining.signal },
       clientAddress: clientAddressResolver(config.listen.trustedProxies),
       advertised: new AdvertisedCapabilities(),
       shutdown: shutdown.signal,
@@ -170,6 +208,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
     const drain = async (server: http.Server): Promise<void> => {
       const deadline = config.shutdown.drainTimeoutMs;
       logger.info('shutting down: draining in-flight requests', { inFlight: inFlight.size, drainTimeoutMs: deadline });
+      draining.abort();
+      clearInterval(expirySweep);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       let timer: NodeJS.Timeout | undefined;
@@ -205,6 +245,7 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       database,
       masker,
       signingKeys,
+      holds,
       async idle() {
         while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
         await audit.drain();
@@ -231,6 +272,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
         const address = { host: info.address, port: info.port, url: `http://${host}:${info.port}`, publicUrl: listeningPublicUrl(config, info.port) };
         state = { kind: 'listening', server, address };
+        publicUrl = address.publicUrl;
+        void expire();
+        expirySweep = setInterval(() => void expire(), EXPIRY_SWEEP_MS);
+        expirySweep.unref();
         logger.info('listening', { url: address.url, publicUrl: address.publicUrl, upstreams: [...upstreams.keys()], database: database.kind });
         return address;
       },

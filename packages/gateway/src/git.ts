@@ -68,8 +68,11 @@ export type PushSettlement =
       readonly upstreamReport: UpstreamReportRecord;
       readonly timings: PushTimings;
     }
-  /** Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:` lines). */
-  | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly timings: PushTimings }
+  /**
+   * Denied or held by the policy: the client was told why inside the protocol (`ng` and `remote:`
+   * lines). A held push that was stored has its hold's id.
+   */
+  | { readonly kind: 'decided'; readonly inspection: InspectionRecord; readonly decision: RefusingDecision; readonly holdId?: string; readonly timings: PushTimings }
   /**
    * Stopped by an error (inspection, the policy step) before anything reached the upstream, or
    * the relay failed: it reached the client as `unpack`/`ng` lines or an HTTP status. A relay
@@ -112,6 +115,13 @@ export function pickHeaders(headers: IncomingHttpHeaders, names: readonly string
   return out;
 }
 
+/**
+ * Capabilities the gateway serves to pushers whatever the upstream offers: `push-options`, so that
+ * `git push -o wait` reaches the gateway (git refuses `-o` when the server does not advertise it);
+ * options are passed on only to an upstream that advertises them, the gateway's own never.
+ */
+export const GATEWAY_PUSH_CAPABILITIES: readonly string[] = Object.freeze(['push-options']);
+
 /** Options of serveInfoRefs. */
 export interface InfoRefsOptions {
   /**
@@ -122,8 +132,9 @@ export interface InfoRefsOptions {
    */
   readonly onReceivePackRefs?: (refs: Promise<ReadonlyMap<string, Oid>>) => void;
   /**
-   * Given the capabilities of a receive-pack advertisement (as passed on to the client) once they
-   * are checked, before any byte goes to the client: the push that follows is relayed with them.
+   * Given the capabilities of a receive-pack advertisement (as passed on to the client, less those
+   * the gateway added for itself) once they are checked, before any byte goes to the client: the
+   * push that follows is relayed with them.
    */
   readonly onReceivePackCapabilities?: (capabilities: Capabilities) => void;
 }
@@ -131,7 +142,7 @@ export interface InfoRefsOptions {
 /**
  * `GET info/refs?service=…`: the upstream's ref advertisement, checked and filtered on its way
  * through (SHA-256 repositories refused; for push, capabilities pushgate cannot relay such as
- * push-cert removed), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
+ * push-cert removed and GATEWAY_PUSH_CAPABILITIES added), the refs after the capabilities streamed untouched. `Accept-Encoding` is not
  * passed on, so the advertisement arrives uncompressed and can be read.
  */
 export async function serveInfoRefs(call: GitCall & { readonly route: Extract<GitRoute, { kind: 'info-refs' }> }, options: InfoRefsOptions = {}): Promise<GitOutcome> {
@@ -146,14 +157,18 @@ export async function serveInfoRefs(call: GitCall & { readonly route: Extract<Gi
   });
   let filtered;
   try {
-    filtered = await filterAdvertisement(res.body, { service: call.route.service });
+    filtered = await filterAdvertisement(res.body, { service: call.route.service, ownPushCapabilities: GATEWAY_PUSH_CAPABILITIES });
   } catch (e) {
     res.body.destroy();
     throw advertisementError(e, call);
   }
   // The capability list may have changed length, so the upstream's Content-Length no longer holds.
   const { 'content-length': _length, ...headers } = res.headers;
-  if (call.route.service === 'git-receive-pack' && res.status === 200 && filtered.summary.version !== 2) options.onReceivePackCapabilities?.(filtered.summary.capabilities);
+  if (call.route.service === 'git-receive-pack' && res.status === 200 && filtered.summary.version !== 2) {
+    // What the upstream itself offers: the relay must not send it options it never advertised.
+    const added = new Set(filtered.summary.added);
+    options.onReceivePackCapabilities?.(filtered.summary.capabilities.filter((e) => !added.has(e.name)));
+  }
   const onRefs = options.onReceivePackRefs;
   const body = onRefs !== undefined && call.route.service === 'git-receive-pack' && res.status === 200 ? readingRefs(filtered.body, onRefs) : filtered.body;
   return { kind: 'replied', reply: { kind: 'stream', status: res.status, headers, body: Readable.from(body) }, facts: {} };

@@ -22,6 +22,7 @@ import { GatewayMetrics, methodLabel, type RouteLabel } from './metrics';
 import { isHoldsApiTarget, serveHoldsApi } from './holds-api';
 import { mirrorSource, type InspectionContext } from './inspection';
 import { serveReceivePack } from './push';
+import type { HoldContext } from './hold';
 import type { PushPolicy } from './policy';
 import { RouteError, parseGitRoute, type GitRoute } from './route';
 
@@ -38,6 +39,8 @@ export interface HttpContext {
   readonly inspection: InspectionContext;
   /** Decides about inspected pushes. */
   readonly policy: PushPolicy;
+  /** What a push the policy holds needs: the hold store, the review links' base, `-o wait`'s settings. */
+  readonly holding?: HoldContext;
   /** Whether the gateway still takes new work (false while draining). */
   readonly accepting: () => boolean;
   /** Registers a request so shutdown can wait for it (and its audit record). */
@@ -231,6 +234,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     push: settlement?.timings,
     // Rule ids only: what the rules found is in the audit record, masked.
     decision: decisionSummary(settlement),
+    holdId: settlement?.kind === 'decided' ? settlement.holdId : undefined,
   };
   if (outcome === 'error') logger.error('request failed', { ...fields, error: describeError(error) });
   else if (outcome === 'upstream-error' || outcome === 'unavailable') logger.warn('request failed', { ...fields, error: describeError(error) });
@@ -251,6 +255,7 @@ async function serveGit(ctx: HttpContext, req: IncomingMessage, res: ServerRespo
     upstreamReport,
     inspection: settlement?.inspection,
     decision: settlement?.decision,
+    holdId: settlement?.kind === 'decided' ? settlement.holdId : undefined,
     httpStatus: status,
     bytesIn,
     bytesOut,
@@ -282,6 +287,7 @@ function dispatch(call: GitCall, ctx: HttpContext): Promise<GitOutcome> {
         policy: ctx.policy,
         advertised: ctx.advertised,
         shutdown: ctx.shutdown,
+        holding: ctx.holding,
       });
   }
 }

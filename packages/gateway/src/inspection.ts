@@ -15,8 +15,6 @@
  * what was done and how long each stage took, for the audit event.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
 import { isPushgateError, type Limits, type Logger, type Oid, type ProgressSink } from '@pushgate/core';
 import type { InspectionRecord, InspectionTimings } from '@pushgate/audit';
 import { ChangeContent, buildChangeSet, summarize, type ChangeSet, type ChangeSetOptions } from '@pushgate/changes';
@@ -25,6 +23,7 @@ import { PushedPackStore, checkObject, type ObjectStore } from '@pushgate/object
 import { indexPack, spoolPack, type IndexedPack } from '@pushgate/pack';
 import { decodeAdvertisement, expectsPack, type GitService, type ReceivePackRequest } from '@pushgate/protocol';
 import type { Upstream } from '@pushgate/relay';
+import { SpooledPack } from './spool';
 
 /** What inspection needs from the gateway. */
 export interface InspectionContext {
@@ -52,7 +51,7 @@ export interface InspectionInput {
 /**
  * A push that passed inspection. Its pushed objects and the mirror stay readable for `content`
  * until `closeContent()` (once judged; the relay needs neither); `dispose()` closes them too and
- * removes the spool once the push is relayed (or refused).
+ * disposes of the spool (which `spool.persist()` may have handed to the hold store already).
  */
 export interface InspectedPush {
   readonly kind: 'inspected';
@@ -62,6 +61,10 @@ export interface InspectedPush {
   /** The pack as received, byte for byte, or undefined for a push that only deletes. */
   readonly packPath: string | undefined;
   readonly packBytes: number;
+  /** The one owner of the spooled pack (undefined for a push that only deletes). */
+  readonly spool: SpooledPack | undefined;
+  /** The upstream's refs the change set was built against: what a held push's old ids must match. */
+  readonly upstreamRefs: ReadonlyMap<string, Oid>;
   readonly record: InspectionRecord;
   /** How the upstream's refs were learnt (advertised, or fetched into the mirror). */
   readonly mirror: MirrorRefsSource;
@@ -141,8 +144,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
   const started = performance.now();
   const timings: InspectionTimings = {};
   const record: { -readonly [K in keyof InspectionRecord]: InspectionRecord[K] } = { timings };
-  const dir = join(ctx.spoolRoot, randomUUID());
-  const packPath = join(dir, 'push.pack');
+  let spool: SpooledPack | undefined;
   const body = detachable(input.pack);
   let lease: MirrorLease | undefined;
   /** How the upstream's refs were learnt (the open that may have fetched, not the later hold). */
@@ -152,7 +154,8 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
   let passed = false;
   try {
     const wantsPack = expectsPack(input.request);
-    if (wantsPack) await mkdir(dir, { recursive: true });
+    if (wantsPack) spool = await SpooledPack.create(ctx.spoolRoot, randomUUID());
+    const packPath = spool?.path ?? '';
     const stage = <T>(key: keyof InspectionTimings, run: () => Promise<T>): Promise<T> => {
       const t = performance.now();
       return run().finally(() => (timings[key] = Math.round(performance.now() - t)));
@@ -238,12 +241,14 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
       content,
       packPath: indexed === undefined ? undefined : packPath,
       packBytes: indexed?.packBytes ?? 0,
+      spool: indexed === undefined ? undefined : spool,
+      upstreamRefs: openLease.refs,
       record,
       mirror: updated.value.refsFrom,
       closeContent,
       dispose: async () => {
         closeContent();
-        await rm(dir, { recursive: true, force: true });
+        await spool?.dispose();
       },
     };
   } catch (error) {
@@ -257,7 +262,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     if (!passed) {
       pushed?.close();
       lease?.release();
-      await rm(dir, { recursive: true, force: true });
+      await spool?.dispose();
     }
   }
 }

@@ -172,7 +172,7 @@ const scenarios: Scenario[] = [
     },
   },
   {
-    name: 'a rename into a protected path is held: every ref refused, nothing reaches the upstream',
+    name: 'a rename into a protected path is held: every ref refused under the stored hold, its review link shown, nothing reaches the upstream',
     both: true,
     async run(t) {
       await t.sync();
@@ -181,13 +181,16 @@ const scenarios: Scenario[] = [
       // Two refs, one of them touching nothing protected: atomic, both are refused.
       const held = await t.push(['origin', 'HEAD:refs/heads/main', 'HEAD~1:refs/heads/unrelated']);
       expect(held.code).not.toBe(0);
-      expect(held.stderr).toMatch(/! \[remote rejected\] HEAD -> main \(held for approval\)/);
-      expect(held.stderr).toMatch(/! \[remote rejected\] HEAD~1 -> unrelated \(held for approval\)/);
+      const holdId = (held.row.detail as { holdId?: string } | null)?.holdId;
+      expect(holdId).toEqual(expect.any(String));
+      expect(held.stderr).toContain(`! [remote rejected] HEAD -> main (held for approval (${holdId}))`);
+      expect(held.stderr).toContain(`! [remote rejected] HEAD~1 -> unrelated (held for approval (${holdId}))`);
+      expect(held.stderr).toContain(`remote: Push held for approval: http://pushgate.test/review/holds/${holdId}; nothing was pushed yet.`);
       expect(held.stderr).toMatch(/remote: .*protected-deploy/);
       expect(held.stderr).toMatch(/remote: .*release-managers/);
-      expect(held.stderr).not.toMatch(/review\/holds/);
       expect(await t.upstreamRefs()).toEqual(before);
       expect(held.row.outcome).toBe('held');
+      expect((await t.h.inProcess!.holds.get(holdId!))?.state.kind).toBe('pending');
       const decision = decisionOf(held.row) as { kind: string; reasons: Reason[]; approvers?: unknown };
       expect(decision.kind).toBe('hold');
       expect(decision.approvers).toEqual([{ groups: ['release-managers'], count: 1 }]);
@@ -203,7 +206,7 @@ const scenarios: Scenario[] = [
       const before = await t.upstreamRefs();
       const held = await t.push(['origin', 'HEAD:refs/heads/main']);
       expect(held.code).not.toBe(0);
-      expect(held.stderr).toMatch(/! \[remote rejected\] HEAD -> main \(held for approval\)/);
+      expect(held.stderr).toMatch(/! \[remote rejected\] HEAD -> main \(held for approval \([a-z0-9]+\)\)/);
       expect(await t.upstreamRefs()).toEqual(before);
       expect(held.row.outcome).toBe('held');
       expect(decisionOf(held.row).reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'protected-deploy', path: 'deploy/run.sh' })]));

@@ -8,7 +8,10 @@
  *   → settle: allow → relay: `relayPush` (@pushgate/relay) sends the commands and the spooled pack
  *                      as a push of its own and reads the upstream's whole answer; the client's
  *                      answer is then encoded from it, with the client's capabilities
- *             deny, hold → `ng` per ref and `remote:` lines; nothing reaches the upstream
+ *             deny → `ng` per ref and `remote:` lines; nothing reaches the upstream
+ *             hold → stored with its pack (hold.ts; a stale push is refused instead), `ng <ref>
+ *                    held for approval (<id>)` and the review link; with `-o wait` the answer
+ *                    stays open until the hold is decided and relayed (or the wait ends)
  *   → (the HTTP layer records the settlement)
  *
  * The upstream's refs are requested as soon as the commands are read, so that the mirror knows by
@@ -44,10 +47,12 @@ import { decodeReceivePackRequest, encodeReportResponse, type Capabilities, type
 import type { AuditRecorder, InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
 import { UpstreamError, relayPush, type RelayResult, type StoredPush } from '@pushgate/relay';
+import type { HoldRecord } from '@pushgate/holds';
 import type { ContentFindings, Decision } from '@pushgate/policy';
 import type { AdvertisedCapabilities } from './advertised';
 import type { AllowDecision, GitCall, GitFacts, GitOutcome, PushSettlement, PushTimings, RefusingDecision } from './git';
 import { inspectPush, mirrorSource, upstreamRefs, type InspectedPush, type InspectionContext } from './inspection';
+import { HeldPushError, answerAfterWait, heldAnswer, holdPush, waitRequest, type HoldContext, type HoldDecision, type WaitRequest } from './hold';
 import type { PushPolicy } from './policy';
 import { ClientProgress } from './progress';
 import { allowNotes, decisionReport, decisionText } from './settle';
@@ -89,10 +94,12 @@ export interface PushDeps {
   readonly advertised: AdvertisedCapabilities;
   /** Aborted when the gateway stops waiting at shutdown: the only thing that stops a relay. */
   readonly shutdown: AbortSignal;
+  /** Where held pushes are kept (absent: a held push is refused with PUSH_HOLD_NOT_STORED). */
+  readonly holding?: HoldContext;
 }
 
 /** A relay's answer (a report, or the upstream aborting the push). */
-type RelayAnswer = Exclude<RelayResult, { kind: 'failed' }>;
+export type RelayAnswer = Exclude<RelayResult, { kind: 'failed' }>;
 
 /** How the work on a push ended: relayed (the upstream's answer read), not relayed (the relay failed), decided against, or refused. */
 type PushEnd =
@@ -113,6 +120,8 @@ type PushEnd =
       readonly mirror: MirrorRefsSource;
     }
   | { readonly kind: 'decided'; readonly decision: RefusingDecision; readonly inspection: InspectionRecord; readonly mirror: MirrorRefsSource }
+  /** Held, and the hold stored. */
+  | { readonly kind: 'held'; readonly hold: HoldRecord; readonly decision: HoldDecision; readonly inspection: InspectionRecord; readonly mirror: MirrorRefsSource }
   | { readonly kind: 'refused'; readonly error: unknown; readonly inspection: InspectionRecord; readonly decision?: Decision; readonly mirror?: MirrorRefsSource };
 
 /** A client listening on side-band while its push runs: inspection progress, then the upstream's. */
@@ -151,16 +160,27 @@ export async function serveReceivePack(call: GitCall, deps: PushDeps): Promise<G
 
   const caps = request.capabilities;
   const sideband = caps.sideband;
-  if (sideband !== undefined && !caps.quiet) {
-    // Answer now and show progress while inspecting (and the upstream's while relaying); the end follows.
+  // `-o wait` needs side-band (keep-alives are side-band packets); without it the push gets the
+  // normal held answer, as it would from a gateway that did not know the option.
+  const wait: WaitRequest = deps.holding === undefined || sideband === undefined ? { kind: 'none' } : waitRequest(request.pushOptions, deps.holding.maxWaitMs);
+  if (sideband !== undefined && (!caps.quiet || wait.kind === 'wait')) {
+    // Answer now and show progress while inspecting (and the upstream's while relaying); the end
+    // follows. A quiet push that may wait is answered now too, for its keep-alives, but shown nothing.
     const out = new PassThrough();
     const write = (bytes: Buffer): void => {
       if (out.writable) out.write(bytes);
     };
     const band2 = (text: string): void => write(encodeSideband(2, text, sideband));
-    const listener: Listener = { progress: new ClientProgress(band2), band2 };
-    const settled = runPush(call, push, deps, listener).then((end) => {
-      const { answer, settlement } = settle(end, call, request, receivedMs, listener);
+    const listener: Listener | undefined = caps.quiet ? undefined : { progress: new ClientProgress(band2), band2 };
+    const settled = runPush(call, push, deps, listener).then(async (end) => {
+      if (end.kind === 'held' && wait.kind === 'wait' && deps.holding !== undefined) {
+        listener?.progress.finish();
+        // The hold is stored: from here on the answer is read from the hold, not from this request.
+        const bytes = await answerAfterWait({ hold: end.hold, decision: end.decision, request, requestId: call.requestId, context: deps.holding, ms: wait.ms, client: { write, gone: call.signal }, logger: call.logger });
+        if (out.writable) out.end(bytes);
+        return heldSettlement(end, receivedMs);
+      }
+      const { answer, settlement } = settle(end, call, request, receivedMs, listener, deps, wait);
       if (out.writable) out.end(answer.kind === 'bytes' ? answer.body : undefined);
       return settlement;
     });
@@ -168,7 +188,7 @@ export async function serveReceivePack(call: GitCall, deps: PushDeps): Promise<G
   }
 
   const end = await runPush(call, push, deps, undefined);
-  const { answer, settlement } = settle(end, call, request, receivedMs, undefined);
+  const { answer, settlement } = settle(end, call, request, receivedMs, undefined, deps, wait);
   const pushed = { ...facts, push: Promise.resolve(settlement) };
   switch (answer.kind) {
     case 'bytes':
@@ -194,7 +214,15 @@ type ClientAnswer =
  * The end of a push as the client's answer and the settlement to record. `listener` is the
  * client already being answered on side-band (its progress and notes were sent as they came).
  */
-function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receivedMs: number, listener: Listener | undefined): { answer: ClientAnswer; settlement: PushSettlement } {
+function settle(
+  end: PushEnd,
+  call: GitCall,
+  request: ReceivePackRequest,
+  receivedMs: number,
+  listener: Listener | undefined,
+  deps: PushDeps,
+  wait: WaitRequest,
+): { answer: ClientAnswer; settlement: PushSettlement } {
   const caps = request.capabilities;
   const timings = timingsOf(receivedMs, end);
   // A client that asked for no report (no real git does) can only be told by HTTP status.
@@ -215,6 +243,18 @@ function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receiv
         return { answer: { kind: 'text', status: 403, text: `${decisionText(end.decision).join('\n')}\npushgate: nothing was sent to the upstream (request id ${call.requestId})\n` }, settlement };
       }
       const { report, lines } = decisionReport(request.commands.map((c) => c.ref), end.decision, call.requestId);
+      return { answer: { kind: 'bytes', body: encodeReportResponse(report, { capabilities: caps, progress: lines }) }, settlement };
+    }
+    case 'held': {
+      listener?.progress.finish();
+      const settlement = heldSettlement(end, receivedMs);
+      const publicUrl = deps.holding?.publicUrl() ?? '';
+      if (noReport) {
+        const text = `${decisionText(end.decision, { id: end.hold.id, publicUrl }).join('\n')}\npushgate: nothing was sent to the upstream yet (request id ${call.requestId})\n`;
+        return { answer: { kind: 'text', status: 403, text }, settlement };
+      }
+      const note = wait.kind === 'invalid' ? `pushgate: push option ${wait.option} ignored: give the seconds to wait (wait=<seconds>) or just wait` : undefined;
+      const { report, lines } = heldAnswer(request.commands.map((c) => c.ref), end.decision, end.hold, publicUrl, call.requestId, note);
       return { answer: { kind: 'bytes', body: encodeReportResponse(report, { capabilities: caps, progress: lines }) }, settlement };
     }
     case 'relayed': {
@@ -243,6 +283,14 @@ function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receiv
 }
 
 /**
+ * A held push as the HTTP layer records it: decided by the policy (outcome `held`, whatever the
+ * wait brought: the hold's own events record its approval and relay), with the hold's id.
+ */
+function heldSettlement(end: Extract<PushEnd, { kind: 'held' }>, receivedMs: number): PushSettlement {
+  return { kind: 'decided', inspection: end.inspection, decision: end.decision, holdId: end.hold.id, timings: timingsOf(receivedMs, end) };
+}
+
+/**
  * The client's answer to a relayed push, encoded from the upstream's parsed answer with the
  * client's capabilities (gitprotocol-pack(5) "Report Status"): one status per command the client
  * sent, in its order, as the upstream reported it. The upstream was asked for report-status (v1),
@@ -250,7 +298,7 @@ function settle(end: PushEnd, call: GitCall, request: ReceivePackRequest, receiv
  * An upstream that aborted the push is shown as git's receive-pack would show it: on band 3 with
  * side-band (git prints `remote error: …`), an `ERR` packet without.
  */
-function relayedAnswer(answer: RelayAnswer, request: ReceivePackRequest, caps: Capabilities, lines: readonly string[]): Buffer {
+export function relayedAnswer(answer: RelayAnswer, request: ReceivePackRequest, caps: Capabilities, lines: readonly string[]): Buffer {
   if (answer.kind === 'fatal') {
     const mode = caps.sideband;
     if (mode === undefined) return encodeErrPkt(answer.message);
@@ -312,10 +360,33 @@ async function runPush(
   const { decision } = decided;
   switch (decision.kind) {
     case 'deny':
-    case 'hold':
-      // Holds are not stored yet: the spooled pack goes with the answer, nothing is kept to relay later.
       await inspection.dispose();
       return { kind: 'decided', decision, inspection: record, mirror: inspection.mirror };
+    case 'hold': {
+      let step;
+      try {
+        step = await holdPush(
+          {
+            requestId: call.requestId,
+            upstream: call.route.upstream,
+            repo: call.route.repoPath,
+            identity: call.identity,
+            clientAddr: call.clientAddr,
+            userAgent: headerValue(call.headers['user-agent']),
+            request: push.request,
+            inspection,
+            decision,
+          },
+          deps.holding?.holds,
+          call.logger,
+        );
+      } finally {
+        // Persisted, the spool is gone already; otherwise this removes it.
+        await inspection.dispose();
+      }
+      if (step.kind === 'refused') return { kind: 'refused', error: step.error, decision, inspection: record, mirror: inspection.mirror };
+      return { kind: 'held', hold: step.hold, decision, inspection: record, mirror: inspection.mirror };
+    }
     case 'allow': {
       // The policy's notes (dry-run rules, exemptions) go first, before anything of the upstream's.
       if (listener !== undefined) for (const line of allowNotes(decision)) listener.progress.line(line);
@@ -456,10 +527,12 @@ export function refusal(request: ReceivePackRequest, error: unknown, requestId: 
   const delivery = isPushgateError(error) ? error.delivery : undefined;
   if (delivery?.kind === 'ng') {
     const named = delivery.refs === undefined ? undefined : new Set(delivery.refs);
+    // A held push found stale names where each moved ref is, on its own line.
+    const reasonOf = (ref: string): string => (error instanceof HeldPushError ? (error.refReason(ref) ?? message) : message);
     return {
       report: {
         unpack: { ok: true },
-        refs: request.commands.map((c) => ({ ref: c.ref, ok: false as const, reason: named === undefined || named.has(c.ref) ? message : 'not applied: another ref of this push was refused' })),
+        refs: request.commands.map((c) => ({ ref: c.ref, ok: false as const, reason: named === undefined || named.has(c.ref) ? reasonOf(c.ref) : 'not applied: another ref of this push was refused' })),
       },
       lines,
     };

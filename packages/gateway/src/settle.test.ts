@@ -1,7 +1,7 @@
 import { describe, expect, it } from '@jest/globals';
 import type { Oid } from '@pushgate/core';
 import type { Decision, Reason } from '@pushgate/policy';
-import { HELD_REF_REASON, HOLD_NOT_STORED_LINE, allowNotes, decisionReport } from './settle';
+import { allowNotes, decisionReport } from './settle';
 
 const COMMIT = 'c0ffee0000000000000000000000000000000001' as Oid;
 
@@ -34,14 +34,18 @@ describe('settling a decision', () => {
     expect(lines.at(-1)).toBe('pushgate: nothing was sent to the upstream (request id req-1)');
   });
 
-  it('holds every ref, names who may approve, and prints no review link while holds are not stored', () => {
+  it('holds every ref under the stored hold\'s id, with the review link, the rules, who may approve and how to follow it', () => {
     const hold: Reason = { rule: 'protected-deploy', mode: 'enforce', outcome: 'hold', condition: 'paths', message: 'renames tools/x.sh to deploy/x.sh', ref: 'refs/heads/main', path: 'deploy/x.sh', approvers: { groups: ['release-managers'], count: 2 } };
     const decision: Decision = { kind: 'hold', reasons: [hold], approvers: [{ groups: ['release-managers'], count: 2 }] };
-    const { report, lines } = decisionReport(['refs/heads/main', 'refs/tags/v1'], decision, 'req-2');
-    expect(report.refs.map((r) => (r.ok ? 'ok' : r.reason))).toEqual([HELD_REF_REASON, HELD_REF_REASON]);
-    expect(lines.join('\n')).toMatch(/release-managers.*protected-deploy/);
-    expect(lines).toContain(HOLD_NOT_STORED_LINE);
-    expect(lines.join('\n')).not.toContain('/review/');
+    const { report, lines } = decisionReport(['refs/heads/main', 'refs/tags/v1'], decision, 'req-2', { id: 'h7k2m9q4x8c3', publicUrl: 'https://gate.example.com/' });
+    expect(report.unpack).toEqual({ ok: true });
+    expect(report.refs.map((r) => (r.ok ? 'ok' : r.reason))).toEqual(['held for approval (h7k2m9q4x8c3)', 'held for approval (h7k2m9q4x8c3)']);
+    expect(lines[0]).toBe('Push held for approval: https://gate.example.com/review/holds/h7k2m9q4x8c3; nothing was pushed yet.');
+    expect(lines).toContain('Needs 2 approvals from release-managers (rule protected-deploy).');
+    expect(lines.join('\n')).toMatch(/rule protected-deploy: deploy\/x.sh: renames/);
+    expect(lines).toContain('pushgate: follow it with `pushgate holds show h7k2m9q4x8c3`; `git push -o wait` keeps a push waiting for the decision');
+    expect(lines.at(-1)).toBe('pushgate: nothing was sent to the upstream yet (request id req-2)');
+    expect(lines.join('\n')).not.toContain('not stored');
   });
 
   it('shows nothing for a plain allow, and the dry-run and exempt reasons of an allow that has them', () => {

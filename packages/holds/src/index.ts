@@ -29,3 +29,30 @@ export {
   HOLD_CHANNEL,
   type HoldStoreOptions,
 } from './store';
+export { backoffMs } from './backoff';
+export { isGatewayPushOption, gatewayPushOptions, relayedPushOptions } from './push-options';
+export {
+  HoldRelayer,
+  DEFAULT_RELAY_LEASE_MS,
+  DEFAULT_RELAY_POLL_MS,
+  DEFAULT_RELAY_RETRY,
+  DEFAULT_RELAY_STOP_TIMEOUT_MS,
+  type HoldRelayerOptions,
+} from './relayer';
+export {
+  Webhooks,
+  holdEventOf,
+  holdLink,
+  webhookBody,
+  slackBody,
+  webhookSignature,
+  HOLD_EVENTS,
+  DEFAULT_WEBHOOK_RETRY,
+  DEFAULT_WEBHOOK_TIMEOUT_MS,
+  DEFAULT_WEBHOOK_MAX_PENDING,
+  type HoldEvent,
+  type HoldWebhookBody,
+  type WebhookRetry,
+  type WebhookTarget,
+  type WebhooksOptions,
+} from './webhooks';

@@ -88,7 +88,10 @@ export function testStore(db: Database, options: Partial<HoldStoreOptions> & { k
     key: options.key ?? testKey(),
     now: clock.now,
     ...options,
-    onTransition: (hold: HoldRecord, from) => transitions.push({ id: hold.id, from, to: hold.state.kind }),
+    onTransition: (hold: HoldRecord, from) => {
+      transitions.push({ id: hold.id, from, to: hold.state.kind });
+      options.onTransition?.(hold, from);
+    },
   });
   return { store, clock, transitions };
 }

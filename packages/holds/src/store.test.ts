@@ -108,6 +108,31 @@ describe.each(backends)('hold store on $name', (backend) => {
     expect((await small.create(input, bytes(1000, 300))).pack).toMatchObject({ bytes: 1000, chunks: 10 });
   });
 
+  it('keeps no chunk when the pack stream fails, or when the row cannot be written after the chunks', async () => {
+    const total = async () => Number((await db.query<{ n: string }>('SELECT count(*) AS n FROM hold_pack_chunks')).rows[0]!.n);
+    const before = await total();
+    async function* broken(): AsyncGenerator<Uint8Array> {
+      yield* bytes(3000);
+      throw new Error('client went away');
+    }
+    await expect(store.create(newHold(alice), broken())).rejects.toThrow('client went away');
+    expect(await total()).toBe(before);
+    // PostgreSQL refuses NUL in text: the row fails after every chunk was written.
+    await expect(store.create(newHold(alice, undefined, { repo: 'acme/\u0000' }), bytes(3000))).rejects.toMatchObject({ code: 'STORE_QUERY_FAILED' });
+    expect(await total()).toBe(before);
+  });
+
+  it('survives an onTransition listener that throws', async () => {
+    const throwing = testStore(db, {
+      clock,
+      onTransition: () => {
+        throw new Error('listener bug');
+      },
+    }).store;
+    const hold = await throwing.create(newHold(alice), undefined);
+    expect(await throwing.approve(hold.id, actor(bob))).toMatchObject({ kind: 'approved' });
+  });
+
   it('refuses malformed holds', async () => {
     expect((await failure(store.create({ ...newHold(alice), commands: [] }, undefined))).code).toBe('HOLD_BAD_INPUT');
     expect((await failure(store.create({ ...newHold(alice), repo: '' }, undefined))).code).toBe('HOLD_BAD_INPUT');

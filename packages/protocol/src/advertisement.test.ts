@@ -153,6 +153,27 @@ describe('filterAdvertisement', () => {
     expect((await filtered(shouted, 'git-receive-pack')).bytes).toEqual(shouted);
   });
 
+  it('adds the capabilities the gateway serves itself to a receive-pack list that lacks them, and only there', async () => {
+    const own = { ownPushCapabilities: ['push-options'] };
+    const without = receivePack('report-status delete-refs side-band-64k agent=git/2.39.5');
+    const added = await filterAdvertisement(chunked(without, 4), { service: 'git-receive-pack', ...own });
+    expect(added.summary.added).toEqual(['push-options']);
+    expect(added.summary.capabilities.pushOptions).toBe(true);
+    expect(await collect(added.body)).toEqual(receivePack('report-status delete-refs side-band-64k agent=git/2.39.5 push-options'));
+    // An empty repository's `capabilities^{}` line gets it too.
+    const empty = pkt('# service=git-receive-pack\n', FLUSH, `${ZERO_OID} capabilities^{}\0report-status\n`, FLUSH);
+    const emptyOut = await filterAdvertisement(chunked(empty, 4), { service: 'git-receive-pack', ...own });
+    expect(await collect(emptyOut.body)).toEqual(pkt('# service=git-receive-pack\n', FLUSH, `${ZERO_OID} capabilities^{}\0report-status push-options\n`, FLUSH));
+    // Already advertised: untouched, byte for byte.
+    const withIt = receivePack('report-status push-options agent=git/2.39.5');
+    const kept = await filterAdvertisement(chunked(withIt, 4), { service: 'git-receive-pack', ...own });
+    expect(kept.summary.added).toEqual([]);
+    expect(await collect(kept.body)).toEqual(withIt);
+    // Fetches are never touched.
+    const up = pkt('# service=git-upload-pack\n', FLUSH, `${A} HEAD\0${UP_CAPS}\n`, FLUSH);
+    expect(await collect((await filterAdvertisement(chunked(up, 4), { service: 'git-upload-pack', ...own })).body)).toEqual(up);
+  });
+
   it('passes upload-pack advertisements through untouched, v0, v1 and v2', async () => {
     const v0 = pkt('# service=git-upload-pack\n', FLUSH, `${A} HEAD\0${UP_CAPS}\n`, `${A} refs/heads/main\n`, FLUSH);
     const v1 = pkt('# service=git-upload-pack\n', FLUSH, 'version 1\n', `${A} HEAD\0${UP_CAPS} push-cert=x\n`, FLUSH);

@@ -57,6 +57,16 @@ export interface AdvertisementOptions {
   readonly service: GitService;
 }
 
+/** Options of filterAdvertisement. */
+export interface FilterOptions extends AdvertisementOptions {
+  /**
+   * For git-receive-pack: capabilities the gateway serves itself, added when the upstream does not
+   * advertise them (flags of RECEIVE_PACK_CAPABILITIES, e.g. `push-options`, which git needs
+   * advertised before it sends `git push -o …` at all).
+   */
+  readonly ownPushCapabilities?: readonly string[];
+}
+
 const SHA256_HEX = /^[0-9a-f]{64}$/;
 
 /** Decodes a whole advertisement (the refs are kept in memory: for tests, mirrors and records, not for relaying). */
@@ -141,6 +151,8 @@ export interface AdvertisementSummary {
   readonly capabilities: Capabilities;
   /** Capability tokens removed from the upstream's list. */
   readonly removed: readonly string[];
+  /** Capability tokens the gateway added (`ownPushCapabilities` the upstream did not advertise). */
+  readonly added: readonly string[];
 }
 
 /** A checked advertisement: its summary, and the bytes to send the client. */
@@ -160,14 +172,17 @@ export interface FilteredAdvertisement {
  *   the gateway re-encodes the command list it relays and so cannot carry a signed certificate,
  *   and any capability pushgate does not know goes because it might change the request or the
  *   report in ways the gateway does not parse (a server must not advertise what it does not
- *   understand, and to the client pushgate is the server); protocol v2 is refused for push;
+ *   understand, and to the client pushgate is the server); then adds `ownPushCapabilities` the
+ *   upstream lacks: to the client pushgate is the server, and it serves those itself (a client
+ *   "MUST NOT send" push options a server did not advertise, gitprotocol-capabilities(5)
+ *   "push-options"); protocol v2 is refused for push;
  * - for git-upload-pack, passes everything else through untouched: fetches are relayed, not parsed.
  *
  * It resolves once the capabilities are checked and rejects before a single byte is produced, so
  * the gateway can still answer an HTTP status. An `ERR` packet from the upstream in that part is
  * PKT_ERR_PACKET; one further on is passed through like any other packet.
  */
-export async function filterAdvertisement(source: AsyncIterable<Uint8Array>, options: AdvertisementOptions): Promise<FilteredAdvertisement> {
+export async function filterAdvertisement(source: AsyncIterable<Uint8Array>, options: FilterOptions): Promise<FilteredAdvertisement> {
   const reader = new PktLineReader(source);
   const out: Buffer[] = [];
   // Called right after `pkt` was read, so the reader's last header is this packet's, as it was on the wire.
@@ -195,9 +210,9 @@ export async function filterAdvertisement(source: AsyncIterable<Uint8Array>, opt
       passOn(line.pkt);
     }
     passOn({ kind: 'flush' });
-    summary = { version: 2, capabilities: new Capabilities(entries), removed: [] };
+    summary = { version: 2, capabilities: new Capabilities(entries), removed: [], added: [] };
   } else if (prologue.first === undefined) {
-    summary = { version: prologue.version, capabilities: new Capabilities(), removed: [] };
+    summary = { version: prologue.version, capabilities: new Capabilities(), removed: [], added: [] };
   } else {
     const { text, offset, pkt } = prologue.first;
     const first = parseFirstRefLine(text, offset);
@@ -207,7 +222,10 @@ export async function filterAdvertisement(source: AsyncIterable<Uint8Array>, opt
       const tokens = first.capabilities.split(' ');
       const kept = tokens.filter((t) => t.length === 0 || supportedForPush(t));
       const removed = tokens.filter((t) => t.length > 0 && !supportedForPush(t));
-      if (removed.length > 0) {
+      const names = new Set(kept.map((t) => parseCapability(t).name));
+      const added = (options.ownPushCapabilities ?? []).filter((c) => !names.has(c));
+      kept.push(...added);
+      if (removed.length > 0 || added.length > 0) {
         const payload = chompLf(pkt.payload);
         const lf = payload.length < pkt.payload.length ? '\n' : '';
         const nul = payload.indexOf(0);
@@ -215,10 +233,10 @@ export async function filterAdvertisement(source: AsyncIterable<Uint8Array>, opt
       } else {
         passOn(pkt);
       }
-      summary = { version: prologue.version, capabilities: Capabilities.parse(kept.join(' ')), removed };
+      summary = { version: prologue.version, capabilities: Capabilities.parse(kept.join(' ')), removed, added };
     } else {
       passOn(pkt);
-      summary = { version: prologue.version, capabilities: upstream, removed: [] };
+      summary = { version: prologue.version, capabilities: upstream, removed: [], added: [] };
     }
   }
   const head = Buffer.concat(out);

@@ -155,6 +155,9 @@ async function relay(push: StoredPush): Promise<RelayResult> {
   if (request.kind === 'unsendable') return { kind: 'failed', error: new UpstreamError('UPSTREAM_PUSH_UNSENDABLE', `upstream "${push.upstream.name}": ${request.reason}`, where), sent: false };
   let commands: Buffer;
   try {
+    // No shallow lines: they only let receive-pack extend its own shallow boundary, which a push
+    // the gateway found connected to the upstream's history never needs (and git refuses by
+    // default, receive.shallowUpdate).
     commands = encodeReceivePackRequest({ commands: push.commands, capabilities: request.capabilities, shallow: [], pushOptions: request.pushOptions });
   } catch (e) {
     return { kind: 'failed', error: new UpstreamError('UPSTREAM_PUSH_UNSENDABLE', `the push's commands cannot be sent: ${(e as Error).message}`, where, e), sent: false };

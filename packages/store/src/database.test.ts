@@ -4,10 +4,19 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import type { Database } from './index';
+import { StoreError, type Database } from './index';
 import { rejection, testDatabases } from './testing';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` holds (a generous deadline, never a fixed wait). */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
 
 const backends = await testDatabases();
 
@@ -242,11 +251,42 @@ describe.each(backends)('Database on $name', (backend) => {
     expect(counts.rows).toEqual(expected);
   });
 
+  it('delivers notifications when the sending transaction commits, never after a rollback, until stopped', async () => {
+    const seen: string[] = [];
+    const other: string[] = [];
+    const stop = await db.listen('pushgate_test', (payload) => seen.push(payload));
+    const stopOther = await db.listen('pushgate_test_other', (payload) => other.push(payload));
+    await db.transaction(async (tx) => {
+      await tx.query('SELECT pg_notify($1, $2)', ['pushgate_test', 'committed']);
+      await tx.query('SELECT 1');
+      expect(seen).toEqual([]);
+    });
+    await rejection(
+      db.transaction(async (tx) => {
+        await tx.query('SELECT pg_notify($1, $2)', ['pushgate_test', 'rolled back']);
+        throw new StoreError('STORE_QUERY_FAILED', 'roll back');
+      }),
+    );
+    await db.query('SELECT pg_notify($1, $2)', ['pushgate_test', 'plain']);
+    await until(() => seen.includes('plain'), 'the plain notification');
+    expect(seen).toEqual(['committed', 'plain']);
+    expect(other).toEqual([]);
+    await stop();
+    await stop();
+    await db.query('SELECT pg_notify($1, $2)', ['pushgate_test', 'after stop']);
+    await db.query('SELECT pg_notify($1, $2)', ['pushgate_test_other', 'marker']);
+    await until(() => other.includes('marker'), 'the other channel');
+    expect(seen).toEqual(['committed', 'plain']);
+    await stopOther();
+    expect((await rejection(db.listen('', () => undefined))).code).toBe('STORE_BAD_VALUE');
+  });
+
   it('closes idempotently, refuses work afterwards, and reopens onto the same data', async () => {
     await Promise.all([db.close(), db.close()]);
     await db.close();
     expect((await rejection(db.ping())).code).toBe('STORE_CLOSED');
     expect((await rejection(db.transaction(async () => 1))).code).toBe('STORE_CLOSED');
+    expect((await rejection(db.listen('pushgate_test', () => undefined))).code).toBe('STORE_CLOSED');
     db = await backend.open();
     const kept = await db.query<{ c: string }>("SELECT count(*) AS c FROM t WHERE owner = 'commit'");
     expect(kept.rows[0]!.c).toBe('1');

@@ -18,6 +18,15 @@ function expectNoPassword(e: StoreError): void {
   expect(e.cause).toBeUndefined();
 }
 
+/** Polls until `check` holds (a generous deadline, never a fixed wait). */
+async function waitFor(check: () => boolean | Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 30_000;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 /** A loopback port nothing listens on (bound, then released). */
 async function closedPort(): Promise<number> {
   const server = createServer();
@@ -140,5 +149,37 @@ withPostgres('PostgreSQL backend', () => {
     expect(e.code).toBe('STORE_UNAVAILABLE');
     expect(e.delivery).toEqual({ kind: 'http', status: 503 });
     await expect(db.ping()).resolves.toBeUndefined();
+  });
+  it('delivers a notification committed through another handle, reconnects its listener when it drops, and ends it on close', async () => {
+    const lines: { level: string; message: string }[] = [];
+    const logger: Logger = {
+      debug: () => undefined,
+      info: (message) => void lines.push({ level: 'info', message }),
+      warn: (message) => void lines.push({ level: 'warn', message }),
+      error: () => undefined,
+      child: () => logger,
+    };
+    const options = await backend.options();
+    const database = new URL(options.url!).pathname.slice(1);
+    const listening = await openDatabase({ ...options, logger });
+    const sending = await openDatabase(options);
+    extra.push(sending);
+    const seen: string[] = [];
+    await listening.listen('pushgate_holds', (payload) => seen.push(payload));
+    await sending.transaction((tx) => tx.query('SELECT pg_notify($1, $2)', ['pushgate_holds', 'from B']));
+    await waitFor(() => seen.includes('from B'));
+
+    const listeners = () =>
+      admin<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pushgate-listen'`, [database]);
+    expect(await listeners()).toHaveLength(1);
+    await admin(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'pushgate-listen'`, [database]);
+    await waitFor(() => lines.some((l) => l.message === 'PostgreSQL notification connection restored'));
+    expect(lines.find((l) => l.level === 'warn')?.message).toBe('PostgreSQL notification connection lost; reconnecting');
+    // Notifications sent while it was down are lost (listeners poll too); the ones after arrive.
+    await sending.query('SELECT pg_notify($1, $2)', ['pushgate_holds', 'after reconnect']);
+    await waitFor(() => seen.includes('after reconnect'));
+
+    await listening.close();
+    await waitFor(async () => (await listeners()).length === 0);
   });
 });
