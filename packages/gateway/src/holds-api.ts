@@ -33,6 +33,7 @@ import {
 import type { Approvers, Reason } from '@pushgate/policy';
 import type { JsonObject } from '@pushgate/store';
 import type { ClientAddressOf } from './client-address';
+import type { HoldContext } from './hold';
 import { methodLabel, type GatewayMetrics } from './metrics';
 
 /**
@@ -47,10 +48,11 @@ export interface HoldsApiContext {
   readonly metrics: GatewayMetrics;
   readonly authenticator: Authenticator;
   readonly clientAddress: ClientAddressOf;
-  /** Absent when the gateway keeps no holds: every endpoint answers 503 HOLDS_UNAVAILABLE. */
-  readonly holds?: HoldStore;
-  /** The base of links (`<publicUrl>/review/holds/<id>`); links are relative without it. */
-  readonly publicUrl?: () => string;
+  /**
+   * The hold store and the base of review links (`<publicUrl>/review/holds/<id>`), as held pushes
+   * use them. Absent when the gateway keeps no holds: every endpoint answers 503 HOLDS_UNAVAILABLE.
+   */
+  readonly holding?: Pick<HoldContext, 'holds' | 'publicUrl'>;
 }
 
 /** Codes of the API's own errors (a refusal of the store keeps its own HOLD_ code). */
@@ -464,12 +466,12 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
     return errorAnswer(e, requestId);
   }
   facts.identity = identity;
-  const store = ctx.holds;
+  const store = ctx.holding?.holds;
   if (store === undefined) return errorAnswer(new HoldsApiError('HOLDS_UNAVAILABLE', 503, 'this gateway keeps no held pushes'), requestId);
   // An id no hold can have is not looked up: it is answered as any hold the caller cannot see.
   if (route.kind !== 'list' && !HOLD_ID_RE.test(route.id)) return refusalAnswer(notFound(route.id), requestId);
   const ok = (body: HoldView | HoldListView): ApiAnswer => ({ status: 200, body });
-  const view = (hold: HoldRecord): HoldView => holdView(hold, identity, store, ctx.publicUrl);
+  const view = (hold: HoldRecord): HoldView => holdView(hold, identity, store, ctx.holding?.publicUrl);
 
   switch (route.kind) {
     case 'list': {
