@@ -68,12 +68,20 @@ export interface HoldsApiEnv {
   token(person: TestPerson): Promise<string>;
   identity(person: TestPerson): Identity;
   createHold(options: TestHoldOptions): Promise<HoldRecord>;
+  /**
+   * `git push` as `person` of a new commit adding `path` to the upstream's `app.git` main,
+   * through the gateway, whose policy holds anything under `deploy/` for one of `release`.
+   */
+  gitPush(person: TestPerson, path: string): Promise<{ readonly code: number; readonly stderr: string }>;
   stop(): Promise<void>;
 }
 
+/** The policy of the test bed's gateway. */
+export const HOLDS_API_ENV_POLICY = { rules: [{ id: 'protected-deploy', paths: ['deploy/**'], action: 'hold', approvers: { groups: ['release'], count: 1 } }] };
+
 /** Starts a gateway (the harness's) on `backend`. */
 export async function startHoldsApiEnv(backend: TestDatabase): Promise<HoldsApiEnv> {
-  const h = await startHarness({ db: backend });
+  const h = await startHarness({ db: backend, config: { policy: HOLDS_API_ENV_POLICY } });
   const gateway = h.inProcess;
   if (gateway === undefined) throw new Error('the harness gateway is not in this process');
   const issuer = gateway.config.auth.gateway.issuer;
@@ -85,6 +93,7 @@ export async function startHoldsApiEnv(backend: TestDatabase): Promise<HoldsApiE
   };
   let base = await commit({ 'README.md': 'hello\n' }, 'initial');
   let n = 0;
+  let upstreamRepo: Promise<string> | undefined;
   const identity = (p: TestPerson): Identity => ({ sub: p.sub, issuer, email: p.email, groups: [...p.groups], agent: p.agent === true });
 
   return {
@@ -139,6 +148,16 @@ export async function startHoldsApiEnv(backend: TestDatabase): Promise<HoldsApiE
         },
         pack,
       );
+    },
+    async gitPush(p, path) {
+      upstreamRepo ??= h.upstream.createRepo('app.git', { initialCommit: true });
+      await upstreamRepo;
+      n += 1;
+      const work = join(h.git.dir, `push-${n}`);
+      await h.git.gitOk(['clone', '-q', h.remote('app.git', await h.token({ sub: p.sub, email: p.email, groups: p.groups, agent: p.agent })), work]);
+      await h.git.commitFiles(work, { [path]: `#!/bin/sh\necho ${n}\n` }, `add ${path}`);
+      const pushed = await h.git.git(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
+      return { code: pushed.code, stderr: pushed.stderr };
     },
     stop: () => h.stop(),
   };
