@@ -307,6 +307,54 @@ describe.each(backends.map((b) => [b.name, b] as const))('HoldRelayer on %s', (n
     expect(await upstreamRef(repo.bare, 'refs/heads/old-topic')).toBe(ZERO_OID);
   });
 
+  it('keeps its lease while a slow relay runs: a second replica polling meanwhile never takes it over', async () => {
+    const { bare, next, hold } = await mainUpdate(store);
+    // The upstream takes seconds to accept the push: several lease lengths of renewals.
+    await writeFile(join(bare, 'hooks', 'pre-receive'), '#!/bin/sh\nsleep 7\n');
+    await chmod(join(bare, 'hooks', 'pre-receive'), 0o755);
+    const since = upstream.requests.length;
+    const a = new HoldRelayer({ store, upstreams, owner: 'replica-slow', leaseMs: 3_000, retry: FAST_RETRY });
+    const b = new HoldRelayer({ store, upstreams, owner: 'replica-eager', leaseMs: 3_000, pollMs: 50, retry: FAST_RETRY });
+    const running = a.runOnce();
+    await until(async () => (await store.get(hold.id))!.state.kind === 'relaying', 'the first replica to claim it');
+    b.start();
+    try {
+      expect(await running).toBe(true);
+    } finally {
+      await b.stop();
+    }
+    expect((await store.get(hold.id))!.state.kind).toBe('relayed');
+    expect(await upstreamRef(bare, 'refs/heads/main')).toBe(next);
+    expect(await receivePackPosts(since)).toBe(1);
+    expect(await listAuditEvents(db, { requestId: hold.pushId, kind: 'hold.relaying' })).toHaveLength(1);
+  });
+
+  it('stop() abandons a relay that outlives its bound; the next owner finds what the upstream did', async () => {
+    const { bare, next, hold } = await mainUpdate(store);
+    await writeFile(join(bare, 'hooks', 'pre-receive'), '#!/bin/sh\nsleep 3\n');
+    await chmod(join(bare, 'hooks', 'pre-receive'), 0o755);
+    const since = upstream.requests.length;
+    const a = new HoldRelayer({ store, upstreams, owner: 'replica-stopping', stopTimeoutMs: 100, retry: FAST_RETRY });
+    const running = a.runOnce();
+    await until(async () => upstream.requests.slice(since).some((r) => r.method === 'POST'), 'the push to reach the upstream');
+    await a.stop();
+    expect(await running).toBe(true);
+    // Given back, not lost: approved again, with why.
+    const back = (await store.get(hold.id))!;
+    expect(back.state.kind).toBe('approved');
+    if (back.state.kind === 'approved') expect(back.state.lastError).toBeTruthy();
+
+    // Whatever the upstream made of the abandoned push, the next owner reads it from the refs:
+    // landed → nothing sent again; not applied → sent once.
+    await upstream.settled();
+    const landed = (await upstreamRef(bare, 'refs/heads/main')) === next;
+    const before = upstream.requests.length;
+    const done = await relayUntil(relayer('replica-next'), store, hold.id, (h) => h.state.kind !== 'approved');
+    expect(done.state.kind).toBe('relayed');
+    expect(await upstreamRef(bare, 'refs/heads/main')).toBe(next);
+    expect(await receivePackPosts(before)).toBe(landed ? 0 : 1);
+  });
+
   it('relays an approval at once when woken, from its loop, and stops cleanly', async () => {
     // The real store, counting the claims that have returned.
     let claimsDone = 0;

@@ -227,6 +227,26 @@ describe('Webhooks over HTTP', () => {
     expect(w.pendingCount).toBe(0);
   });
 
+  it('does not follow a redirect: a 3xx is a failed attempt, and nothing reaches the other address', async () => {
+    const elsewhere = await start(() => 200);
+    // A receiver that answers 307 to elsewhere, as a hijacked or misconfigured endpoint might.
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(307, { location: elsewhere.url }).end());
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const w = webhooks({ targets: [{ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook` }], publicUrl: 'https://gate.example.com', retry: { attempts: 2, initialMs: 5, maxMs: 5 } });
+      w.notify('held', hold());
+      await w.drain(30_000);
+      expect(elsewhere.got).toHaveLength(0);
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
   it('sends the Slack incoming-webhook shape: one line of text with the link', async () => {
     const r = await start(() => 200);
     const w = webhooks({ targets: [{ url: r.url, format: 'slack' }], publicUrl: 'https://gate.example.com', retry: FAST_RETRY });
