@@ -2,7 +2,7 @@
  * The approval API: JSON over HTTP under `/api/holds`, for reviewers, pushers, the `pushgate holds`
  * command and the review pages built on it. Callers authenticate exactly as git does (a token as
  * `Bearer`, or as the password of Basic). Every action goes through the HoldStore, whose outcomes
- * are data; this module only maps them to statuses (a refusal's own 403/404/409) and renders a
+ * are data; this module only maps them to statuses (each refusal carries its own) and renders a
  * hold as JSON. Errors are `{"error": {"code", "message", "requestId"}}`, every code in
  * docs/ERRORS.md; the endpoints are described in docs/API.md.
  *
@@ -456,7 +456,8 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
   if (parsed.kind === 'error') return errorAnswer(parsed.error, requestId);
   const route = parsed.route;
   facts.endpoint = route.kind === 'act' ? `holds.${route.action}` : `holds.${route.kind}`;
-  if (route.kind !== 'list') facts.holdId = route.id;
+  // Logged as sent, but bounded: it is whatever the caller put in the path.
+  if (route.kind !== 'list') facts.holdId = route.id.slice(0, 80);
 
   const header = req.headers.authorization;
   let identity: Identity;
