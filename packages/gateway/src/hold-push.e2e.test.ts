@@ -217,6 +217,20 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(await upstreamRef(upstreamRepo, 'refs/heads/main')).toBe(tip);
   });
 
+  it('-q -o wait=2: keep-alives flow while the quiet push waits (empty band-1 packets, as receive.keepAlive sends)', async () => {
+    await sync();
+    await deployChange('keep-alive');
+    const requestId = `hold-${name}-${++pushes}`;
+    const r = await h.git.git(['-c', `http.extraHeader=X-Request-Id: ${requestId}`, 'push', '-q', '-o', 'wait=2', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: { GIT_TRACE_PACKET: '1' } });
+    expect(r.code).not.toBe(0);
+    // GIT_TRACE_PACKET shows a band-1 packet with no data as `sideband< \1`. The keep-alive timer
+    // (1 s here) is due before the 2-second wait's end, whatever the load.
+    const keepAlives = r.stderr.split('\n').filter((l) => /packet: +sideband< \\1$/.test(l));
+    expect(keepAlives.length).toBeGreaterThanOrEqual(1);
+    expect(r.stderr).not.toContain('waiting for approval');
+    expect(r.stderr).toContain('still pending');
+  });
+
   it('push options other than wait reach an upstream that takes them, live and after approval; wait never does', async () => {
     const log = join(optionsRepo, 'push-options.log');
     await h.git.gitOk(['fetch', '-q', 'options'], { cwd: work });
@@ -244,5 +258,17 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(r.code).toBe(0);
     expect(await upstreamRef(quietRepo, 'refs/heads/main')).toBe(tip);
     expect(await readFile(join(quietRepo, 'push-options.log'), 'utf8')).toBe('count=0\n');
+  });
+
+  // Last: it stops the gateway.
+  it('a gateway shutting down ends a wait at once with the still-pending answer', async () => {
+    await sync();
+    await deployChange('shutdown');
+    const p = push(['--progress', '-o', 'wait', 'origin', 'HEAD:refs/heads/main']);
+    const hold = await holdOf(p.requestId);
+    const [, r] = await Promise.all([gateway.close(), p.done]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`! [remote rejected] HEAD -> main (held for approval (${hold.id}))`);
+    expect(r.stderr).toContain(`remote: pushgate: ${hold.id} is still pending (the gateway is shutting down; the hold is kept): ${HARNESS_PUBLIC_URL}/review/holds/${hold.id}`);
   });
 });

@@ -335,7 +335,7 @@ export function waitAnswer(end: Exclude<WaitEnd, { kind: 'left' }>, refs: readon
   if (end.kind === 'timeout') {
     const still =
       hold.state.kind === 'pending'
-        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is restarting; the hold is kept)' : ''}: ${link}`
+        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`
         : `pushgate: ${hold.id} is approved and being relayed to the upstream; \`pushgate holds show ${hold.id}\` tells how it ends`;
     return heldAnswer(refs, decision, hold, publicUrl, requestId, still);
   }
