@@ -8,7 +8,9 @@
  * their audit records, stops the relayer and drains the webhooks, and closes the database.
  */
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import type { Writable } from 'node:stream';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -16,7 +18,7 @@ import type { Express } from 'express';
 import type { Logger } from '@pushgate/core';
 import { AuditRecorder, SecretMasker } from '@pushgate/audit';
 import { createAuthenticator, loadOrCreateSigningKeys, parseDuration, type Authenticator, type GatewaySigningKeys } from '@pushgate/auth';
-import { createHoldStore, loadHoldKey, type HoldStore } from '@pushgate/holds';
+import { HoldRelayer, Webhooks, createHoldStore, loadHoldKey, type HoldStore } from '@pushgate/holds';
 import { Mirrors } from '@pushgate/mirror';
 import { Upstream } from '@pushgate/relay';
 import { migrate, openDatabase, type Database } from '@pushgate/store';
@@ -160,6 +162,10 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
 
     // Links name the port the gateway got when listen.port is 0 and no publicUrl is set.
     let publicUrl = listeningPublicUrl(config, config.listen.port);
+    // Started at listen (the relayer needs the upstreams, webhooks the public URL); a transition
+    // before that (none happens without requests) is simply not announced.
+    let relayer: HoldRelayer | undefined;
+    let webhooks: Webhooks | undefined;
     let expirySweep: NodeJS.Timeout | undefined;
     const holdKey = await loadHoldKey({ dataDir: config.dataDir, key: config.holds.key });
     const holds = createHoldStore({
@@ -168,6 +174,11 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       ttlMs: config.holds.ttlMs,
       maxHeldPackBytes: config.holds.maxHeldPackBytes,
       logger,
+      onTransition: (hold, from) => {
+        webhooks?.notifyTransition(hold, from);
+        // An approval made here is relayed at once, not at the relayer's next poll.
+        relayer?.wake();
+      },
     });
     const expire = async (): Promise<void> => {
       try {
@@ -190,6 +201,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       limits: config.limits,
       inspection: { mirrors, limits: config.limits, spoolRoot, logger, changeSetOptions: GATEWAY_CHANGESET_OPTIONS },
       policy,
+      holds,
+      publicUrl: () => publicUrl,
       holding: { holds, publicUrl: () => publicUrl, maxWaitMs: config.holds.maxWaitMs, keepAliveMs: config.holds.keepAliveMs, shutdown: draining.signal },
       clientAddress: clientAddressResolver(config.listen.trustedProxies),
       advertised: new AdvertisedCapabilities(),
@@ -231,6 +244,13 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         await within(Promise.allSettled([...inFlight]), AFTER_DEADLINE_MS);
       }
       await within(stopped, AFTER_DEADLINE_MS);
+      // Before the database closes: a relay in flight finishes (or is given back), and webhook
+      // deliveries still queued are sent or logged as abandoned.
+      await relayer?.stop();
+      if (webhooks !== undefined) {
+        await webhooks.drain(AFTER_DEADLINE_MS);
+        await webhooks.close();
+      }
       await within(audit.drain(), AFTER_DEADLINE_MS);
       for (const close of closers.reverse()) await close();
       logger.info('stopped');
@@ -273,6 +293,17 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
         const address = { host: info.address, port: info.port, url: `http://${host}:${info.port}`, publicUrl: listeningPublicUrl(config, info.port) };
         state = { kind: 'listening', server, address };
         publicUrl = address.publicUrl;
+        webhooks = new Webhooks({ targets: config.holds.webhooks, publicUrl, db: database, logger });
+        relayer = new HoldRelayer({
+          store: holds,
+          upstreams,
+          // Unique per process, and readable in a lease: which machine and process holds a relay.
+          owner: `${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`,
+          leaseMs: config.holds.relay.leaseMs,
+          retry: { initialMs: config.holds.relay.retryInitialMs, maxMs: config.holds.relay.retryMaxMs },
+          logger,
+        });
+        relayer.start();
         void expire();
         expirySweep = setInterval(() => void expire(), EXPIRY_SWEEP_MS);
         expirySweep.unref();

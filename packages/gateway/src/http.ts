@@ -362,6 +362,8 @@ function classify(error: unknown, aborted: boolean): RequestOutcome {
     if (error.code === 'INTERNAL') return 'error';
     // The policy could not be applied (content unreadable): the gateway's failure, not the client's.
     if (error.code === 'PUSH_POLICY_FAILED') return aborted ? 'aborted' : 'error';
+    // A held push the store could not keep: the gateway's database, not the client.
+    if (error.code === 'PUSH_HOLD_NOT_STORED') return 'unavailable';
     const status = statusOf(error);
     if (status >= 400 && status < 500) return 'client-error';
     return 'error';

@@ -47,7 +47,7 @@ import { decodeReceivePackRequest, encodeReportResponse, type Capabilities, type
 import type { AuditRecorder, InspectionRecord, UpstreamReportRecord } from '@pushgate/audit';
 import type { MirrorRefsSource } from '@pushgate/mirror';
 import { UpstreamError, relayPush, type RelayResult, type StoredPush } from '@pushgate/relay';
-import type { HoldRecord } from '@pushgate/holds';
+import { relayedPushOptions, type HoldRecord } from '@pushgate/holds';
 import type { ContentFindings, Decision } from '@pushgate/policy';
 import type { AdvertisedCapabilities } from './advertised';
 import type { AllowDecision, GitCall, GitFacts, GitOutcome, PushSettlement, PushTimings, RefusingDecision } from './git';
@@ -482,7 +482,8 @@ function storedPush(call: GitCall, request: ReceivePackRequest, inspection: Insp
     repoPath: call.route.repoPath,
     commands: request.commands,
     atomic: request.capabilities.atomic,
-    pushOptions: request.pushOptions,
+    // The gateway's own options (`wait`) are not the upstream's business.
+    pushOptions: relayedPushOptions(request.pushOptions),
     pack: packPath === undefined ? undefined : { bytes: inspection.packBytes, open: () => createReadStream(packPath, { highWaterMark: 1 << 20 }) },
     // The relay needs what the upstream offers, not its refs (the old ids are in the commands).
     ...(capabilities === undefined ? {} : { advertised: { refs: NO_REFS, capabilities } }),
