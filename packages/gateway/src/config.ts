@@ -10,6 +10,7 @@ import { LineCounter, isMap, isScalar, isSeq, parseDocument, type Node as YamlNo
 import { z } from 'zod';
 import { DEFAULT_LIMITS, PushgateError, type Limits } from '@pushgate/core';
 import type { IssuerConfig } from '@pushgate/auth';
+import { HOLD_EVENTS, type HoldEvent } from '@pushgate/holds';
 import { PolicyConfigSchema, type PolicyConfig } from '@pushgate/policy';
 import type { UpstreamEndpoint } from '@pushgate/relay';
 import { isAddressOrCidr } from './client-address';
@@ -76,9 +77,6 @@ export function durationMs(text: string): number {
   return Number(m[1]) * DURATION_UNIT_MS[m[2] as keyof typeof DURATION_UNIT_MS];
 }
 
-/** Events a webhook can be sent for (docs/HOLDS.md). */
-export const HOLD_WEBHOOK_EVENTS = ['held', 'approved', 'rejected', 'relayed', 'stale', 'upstream-rejected', 'expired', 'cancelled'] as const;
-
 /** The defaults of `holds` (docs/CONFIG.md). */
 export const HOLD_DEFAULTS = Object.freeze({
   ttl: '72h',
@@ -94,7 +92,7 @@ export const HOLD_DEFAULTS = Object.freeze({
 const webhookSchema = z.strictObject({
   url: httpUrl('url'),
   /** Absent: every event. */
-  events: z.array(z.enum(HOLD_WEBHOOK_EVENTS)).min(1).optional(),
+  events: z.array(z.enum(HOLD_EVENTS as readonly HoldEvent[] as [HoldEvent, ...HoldEvent[]])).min(1).optional(),
   secretEnv: envName.optional(),
   format: z.enum(['json', 'slack']).default('json'),
 });
@@ -285,7 +283,7 @@ export interface HoldsConfig {
 export interface HoldWebhookConfig {
   readonly url: string;
   /** Undefined: every event. */
-  readonly events: readonly (typeof HOLD_WEBHOOK_EVENTS)[number][] | undefined;
+  readonly events: readonly HoldEvent[] | undefined;
   /** The HMAC-SHA256 key of `X-Pushgate-Signature`; undefined: unsigned. */
   readonly secret: string | undefined;
   readonly format: 'json' | 'slack';

@@ -8,6 +8,9 @@
  * with `-q`; and the push options that reach the upstream (everything but the gateway's own).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '@pushgate/core';
@@ -217,6 +220,20 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(await upstreamRef(upstreamRepo, 'refs/heads/main')).toBe(tip);
   });
 
+  it('-q -o wait=2: keep-alives flow while the quiet push waits (empty band-1 packets, as receive.keepAlive sends)', async () => {
+    await sync();
+    await deployChange('keep-alive');
+    const requestId = `hold-${name}-${++pushes}`;
+    const r = await h.git.git(['-c', `http.extraHeader=X-Request-Id: ${requestId}`, 'push', '-q', '-o', 'wait=2', 'origin', 'HEAD:refs/heads/main'], { cwd: work, env: { GIT_TRACE_PACKET: '1' } });
+    expect(r.code).not.toBe(0);
+    // GIT_TRACE_PACKET shows a band-1 packet with no data as `sideband< \1`. The keep-alive timer
+    // (1 s here) is due before the 2-second wait's end, whatever the load.
+    const keepAlives = r.stderr.split('\n').filter((l) => /packet: +sideband< \\1$/.test(l));
+    expect(keepAlives.length).toBeGreaterThanOrEqual(1);
+    expect(r.stderr).not.toContain('waiting for approval');
+    expect(r.stderr).toContain('still pending');
+  });
+
   it('push options other than wait reach an upstream that takes them, live and after approval; wait never does', async () => {
     const log = join(optionsRepo, 'push-options.log');
     await h.git.gitOk(['fetch', '-q', 'options'], { cwd: work });
@@ -244,5 +261,69 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(r.code).toBe(0);
     expect(await upstreamRef(quietRepo, 'refs/heads/main')).toBe(tip);
     expect(await readFile(join(quietRepo, 'push-options.log'), 'utf8')).toBe('count=0\n');
+  });
+
+  // Last: it stops the gateway.
+  it('a gateway shutting down ends a wait at once with the still-pending answer', async () => {
+    await sync();
+    await deployChange('shutdown');
+    const p = push(['--progress', '-o', 'wait', 'origin', 'HEAD:refs/heads/main']);
+    const hold = await holdOf(p.requestId);
+    const [, r] = await Promise.all([gateway.close(), p.done]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`! [remote rejected] HEAD -> main (held for approval (${hold.id}))`);
+    expect(r.stderr).toContain(`remote: pushgate: ${hold.id} is still pending (the gateway is shutting down; the hold is kept): ${HARNESS_PUBLIC_URL}/review/holds/${hold.id}`);
+  });
+});
+
+describe('a held push the store will not keep, and the webhook of one it keeps (embedded database)', () => {
+  let h: Harness;
+  let receiver: Server;
+  const received: { event: string; hold: { id: string; link: string; state: string } }[] = [];
+  let work: string;
+
+  beforeAll(async () => {
+    receiver = createServer((req, res) => {
+      const parts: Buffer[] = [];
+      req.on('data', (c: Buffer) => parts.push(c));
+      req.on('end', () => {
+        received.push(JSON.parse(Buffer.concat(parts).toString('utf8')) as (typeof received)[number]);
+        res.writeHead(204).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const hook = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hook`;
+    // 2000 bytes: a one-line change fits; 6000 random hex digits (about 3 kB deflated) do not.
+    h = await startHarness({ config: { policy: POLICY, holds: { maxHeldPackBytes: 2000, webhooks: [{ url: hook, events: ['held'] }] } } });
+    const token = await h.token({ sub: 'alice', email: 'alice@example.com' });
+    await h.upstream.createRepo('holds/app.git', { initialCommit: { 'deploy/run.sh': 'run\n' } });
+    work = join(h.git.dir, 'work');
+    await h.git.gitOk(['clone', '-q', h.remote('holds/app.git', token), work]);
+  }, 120_000);
+  afterAll(async () => {
+    await h?.stop();
+    await new Promise((resolve) => receiver?.close(resolve));
+  });
+
+  it('a pack over maxHeldPackBytes is refused with HOLD_PACK_TOO_LARGE and nothing is kept', async () => {
+    const noise = randomBytes(3000).toString('hex');
+    await h.git.commitFiles(work, { 'deploy/big.txt': noise }, 'too big to hold');
+    const r = await h.git.git(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain('HOLD_PACK_TOO_LARGE');
+    expect(r.stderr).toMatch(/! \[remote rejected\] HEAD -> main \(HOLD_PACK_TOO_LARGE: /);
+    expect(await h.inProcess!.holds.list()).toEqual([]);
+    expect(await readdir(join(h.inProcess!.config.dataDir, 'spool'))).toEqual([]);
+  });
+
+  it('a stored hold is announced to the configured webhook with its link', async () => {
+    await h.git.gitOk(['reset', '-q', '--hard', 'origin/main'], { cwd: work });
+    await h.git.commitFiles(work, { 'deploy/run.sh': 'small\n' }, 'small enough');
+    const r = await h.git.git(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
+    expect(r.code).not.toBe(0);
+    const [hold] = await h.inProcess!.holds.list();
+    expect(hold).toBeDefined();
+    const note = await until('the webhook', async () => received.find((n) => n.hold.id === hold.id));
+    expect(note).toMatchObject({ event: 'held', hold: { id: hold.id, link: `${HARNESS_PUBLIC_URL}/review/holds/${hold.id}`, state: 'pending' } });
   });
 });

@@ -226,6 +226,8 @@ export interface WaitInput {
 }
 
 const DEFAULT_POLL_MS = 2_000;
+/** The longest delay a Node timer takes (2^31 - 1 ms, about 24.8 days); a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Waits for a hold's decision and relay (see the module comment). Never throws. */
 export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
@@ -257,11 +259,13 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
     }
     timers.push(setInterval(() => input.keepAlive(), context.keepAliveMs));
     timers.push(setInterval(poke, context.pollMs ?? DEFAULT_POLL_MS));
+    // A wait beyond a timer's range ends at the first poll past its deadline instead.
+    const timerMs = Math.min(input.ms, MAX_TIMER_MS);
     timers.push(
       setTimeout(() => {
-        timedOut = true;
+        if (timerMs === input.ms) timedOut = true;
         poke();
-      }, input.ms),
+      }, timerMs),
     );
     let current = input.hold;
     let shown: HoldState['kind'] | undefined;
@@ -335,7 +339,7 @@ export function waitAnswer(end: Exclude<WaitEnd, { kind: 'left' }>, refs: readon
   if (end.kind === 'timeout') {
     const still =
       hold.state.kind === 'pending'
-        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is restarting; the hold is kept)' : ''}: ${link}`
+        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`
         : `pushgate: ${hold.id} is approved and being relayed to the upstream; \`pushgate holds show ${hold.id}\` tells how it ends`;
     return heldAnswer(refs, decision, hold, publicUrl, requestId, still);
   }

@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { FINAL_HOLD_STATES, type HoldRecord, type HoldStore } from '@pushgate/holds';
 import { testDatabases } from '@pushgate/store/testing';
 import { runCli } from './commands';
 import type { HoldListView, HoldView } from './holds-api';
@@ -17,6 +18,7 @@ const alice: TestPerson = { sub: 'alice', email: 'alice@example.com', groups: ['
 const bob: TestPerson = { sub: 'bob', email: 'bob@example.com', groups: ['security'] };
 const carol: TestPerson = { sub: 'carol', groups: ['security', 'leads'] };
 const eve: TestPerson = { sub: 'eve', groups: ['dev'] };
+const rita: TestPerson = { sub: 'rita', email: 'rita@example.com', groups: ['release'] };
 const SECURITY = [{ groups: ['security'], count: 1 }];
 const TWO = [{ groups: ['security', 'leads'], count: 2 }];
 
@@ -45,6 +47,27 @@ async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * The hold once it is in a final state: read again whenever the store says it changed (its own
+ * notifications, not a timer), bounded by the test's timeout.
+ */
+async function finalState(store: HoldStore, id: string): Promise<HoldRecord> {
+  let wake = (): void => undefined;
+  const stop = await store.watch((changed) => {
+    if (changed === id) wake();
+  });
+  try {
+    for (;;) {
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      const hold = await store.get(id);
+      if (hold !== undefined && FINAL_HOLD_STATES.includes(hold.state.kind)) return hold;
+      await changed;
+    }
+  } finally {
+    await stop();
+  }
+}
+
 const backends = await testDatabases();
 
 describe.each(backends)('pushgate holds against a gateway on $name', (backend) => {
@@ -53,7 +76,7 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
 
   beforeAll(async () => {
     env = await startHoldsApiEnv(backend);
-    for (const p of [alice, bob, carol, eve]) tokens.set(p.sub, await env.token(p));
+    for (const p of [alice, bob, carol, eve, rita]) tokens.set(p.sub, await env.token(p));
   });
   afterAll(async () => {
     await env?.stop();
@@ -147,7 +170,8 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
     expect(last.code).toBe(0);
     expect(JSON.parse(last.stdout)).toMatchObject({ id: hold.id, state: 'approved', missing: [] });
     const late = await as(bob, ['show', hold.id]);
-    expect(late.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: approved `));
+    // Approved, and from then on the relay's: relaying, retried or done, whatever it has reached.
+    expect(late.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: (approved|relayed|rejected by the upstream|stale) `));
     noToken(late);
   });
 
@@ -175,6 +199,38 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
     expect(byBob.stderr).toMatch(/^pushgate: HOLD_NOT_PUSHER: /);
     expect(await as(alice, ['cancel', hold.id, '--comment', 'wrong branch'])).toMatchObject({ code: 0, stdout: `cancelled hold ${hold.id}\n` });
     expect((await as(alice, ['show', hold.id])).stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: cancelled by alice <alice@example.com> \\(AI agent\\) `));
+  });
+
+  it('reviews a push a policy rule held (a real git push): listed for the rule\'s group only, shown with the rule and path, approved', async () => {
+    const held = await env.gitPush(alice, 'deploy/run.sh');
+    expect(held.code).not.toBe(0);
+    const id = /held for approval \(([A-Za-z0-9_-]+)\)/.exec(held.stderr)?.[1];
+    expect(id).toEqual(expect.any(String));
+    expect(held.stderr).toContain(`${env.publicUrl}/review/holds/${id}`);
+
+    expect((await as(bob, ['list'])).stdout).not.toContain(id);
+    const listed = await as(rita, ['list']);
+    expect(listed.stdout).toMatch(new RegExp(`^${id} +pending +local/app\\.git +alice \\(agent\\) +refs/heads/main +0/1 `, 'm'));
+    const shown = await as(rita, ['show', id!]);
+    expect(shown.stdout).toContain('Pusher:     alice <alice@example.com> (AI agent)\n');
+    expect(shown.stdout).toMatch(/Rules:\n {2}protected-deploy \(hold\): .*deploy\/run\.sh/);
+    expect(shown.stdout).toContain('Approvers:  1 from release\n');
+    const view = JSON.parse((await as(rita, ['show', id!, '--json'])).stdout) as HoldView;
+    expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'protected-deploy', path: 'deploy/run.sh' })]));
+
+    expect((await as(alice, ['approve', id!])).stderr).toMatch(/^pushgate: HOLD_SELF_APPROVAL: /);
+    const approved = await as(rita, ['approve', id!, '--digest', view.digest, '--comment', 'release window open']);
+    expect(approved).toMatchObject({ code: 0, stderr: '' });
+    expect(approved.stdout).toMatch(new RegExp(`^approved hold ${id}: the approvals are complete`));
+    expect((await env.store.get(id!))?.approvals.map((a) => [a.by.sub, a.comment])).toEqual([['rita', 'release window open']]);
+
+    // The gateway relays what was approved; the pusher reads that it landed.
+    const done = await finalState(env.store, id!);
+    expect(done.state.kind).toBe('relayed');
+    expect(await env.upstreamRef('refs/heads/main')).toBe(view.commands[0].newOid);
+    const mine = await as(alice, ['show', id!]);
+    expect(mine.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${id}: relayed `));
+    expect(mine.stdout).toContain('  upstream: refs/heads/main ok\n');
   });
 
   it('takes --gateway and --token over the environment, and never prints a token', async () => {
