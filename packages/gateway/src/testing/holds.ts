@@ -1,8 +1,8 @@
 /**
- * Helpers of the held-push tests: the holds API as a reviewer's (or the
- * pusher's) client calls it, a held push made with the real git client, waiting on a condition
- * (never on time), and what the upstream saw and has: its refs, each ref's reflog, and the
- * git-receive-pack POSTs in its request log — the proof that a push was sent once.
+ * Helpers of the held-push tests: the holds API as a reviewer's (or the pusher's) client calls
+ * it, a held push made with the real git client, waiting on a condition (never on time), and what
+ * the upstream saw and has: its refs, each ref's reflog, and the git-receive-pack POSTs in its
+ * request log — the proof that a push was sent once.
  */
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
