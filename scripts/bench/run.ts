@@ -29,7 +29,7 @@ import { parseArgs } from 'node:util';
 import { BENCHMARKS_PATH, ROOT, formatGoalValue, goalCell, load, machine, readGoals, type Goal } from './common';
 import { HISTORY_HINT, HISTORY_OPTIONS, historyArgs, historySource, shownHistoryArgs } from './history';
 
-const BENCHES = ['clone', 'pack', 'push', 'memory', 'policy'] as const;
+const BENCHES = ['clone', 'pack', 'push', 'memory', 'policy', 'holds'] as const;
 type Bench = (typeof BENCHES)[number];
 
 const { values } = parseArgs({
@@ -80,6 +80,8 @@ function argsOf(bench: Bench): string[] {
       return [...write];
     case 'policy':
       return ['--runs', String(runs ?? (values.quick ? 1 : 3)), ...write];
+    case 'holds':
+      return ['--runs', String(runs ?? (values.quick ? 1 : 5)), '--database', values.database, ...write];
   }
 }
 
@@ -110,6 +112,7 @@ async function goalsTable(): Promise<string> {
     'a one-commit push made while',
     'one-commit push, time added',
     'policy time',
+    'approved hold relayed',
   ];
   const rank = (g: Goal) => {
     const i = order.findIndex((o) => g.what.startsWith(o));
@@ -213,6 +216,7 @@ average ${loadBefore.toFixed(2)} at the start, ${load().toFixed(2)} at the end.
 - [Push through the gateway](#push-through-the-gateway): pushes inspected and relayed, against the same pushes direct; the gateway's memory.
 - [Memory of a large inspection](#memory-of-a-large-inspection): where the peak of the ~200 MB push's inspection goes.
 - [Policy](#policy): judging a push with the recommended rules, against the inspection it follows.
+- [Holds](#holds): an approved hold relayed, against the same push direct; a pending hold's cost in the store.
 
 ${goals}
 `);

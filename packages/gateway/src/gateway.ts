@@ -201,8 +201,6 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
       limits: config.limits,
       inspection: { mirrors, limits: config.limits, spoolRoot, logger, changeSetOptions: GATEWAY_CHANGESET_OPTIONS },
       policy,
-      holds,
-      publicUrl: () => publicUrl,
       holding: { holds, publicUrl: () => publicUrl, maxWaitMs: config.holds.maxWaitMs, keepAliveMs: config.holds.keepAliveMs, shutdown: draining.signal },
       clientAddress: clientAddressResolver(config.listen.trustedProxies),
       advertised: new AdvertisedCapabilities(),

@@ -12,7 +12,7 @@ import { testDatabases } from '@pushgate/store/testing';
 import type { ApiErrorView, HoldListView, HoldView } from './holds-api';
 import { MAX_API_BODY_BYTES, parseActionBody, parseApiRoute, parseListQuery } from './holds-api';
 import { rawRequest } from './testing/raw-http';
-import { startHoldsApiEnv, type HoldsApiEnv, type TestPerson } from './testing/holds-api-env';
+import { startAppWithoutHolds, startHoldsApiEnv, type HoldsApiEnv, type TestPerson } from './testing/holds-api-env';
 
 const alice: TestPerson = { sub: 'alice', email: 'alice@example.com', groups: ['dev', 'security'], agent: true };
 const bob: TestPerson = { sub: 'bob', email: 'bob@example.com', groups: ['security'] };
@@ -299,7 +299,7 @@ describe.each(backends)('the holds API on $name', (backend) => {
 
   it('gives every request an id (X-Request-Id honoured), logs one line for it and counts it under route "api"', async () => {
     const hold = await env.createHold({ pusher: alice, approvers: SECURITY });
-    const before = env.logs.length;
+    const before = (await env.logs()).length;
     const approved = await api(bob, 'POST', `/api/holds/${hold.id}/approve`, { comment: 'ok' }, { 'x-request-id': 'review-7f3a' });
     expect(approved.headers.get('x-request-id')).toBe('review-7f3a');
     const refused = await api<ApiErrorView>(bob, 'POST', `/api/holds/${hold.id}/approve`, {}, { 'x-request-id': 'review-7f3b' });
@@ -309,16 +309,17 @@ describe.each(backends)('the holds API on $name', (backend) => {
     const odd = await api(bob, 'GET', `/api/holds/${hold.id}`, undefined, { 'x-request-id': 'has spaces and ; semicolons' });
     expect(odd.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
 
-    const lines = env.logs.slice(before).filter((l) => l.fields.route === 'api');
-    expect(lines.map((l) => [l.fields.requestId, l.fields.endpoint, l.fields.status, l.fields.code])).toEqual([
+    const logs = await env.logs();
+    const lines = logs.slice(before).filter((l) => l.route === 'api');
+    expect(lines.map((l) => [l.requestId, l.endpoint, l.status, l.code])).toEqual([
       ['review-7f3a', 'holds.approve', 200, undefined],
       ['review-7f3b', 'holds.approve', 409, 'HOLD_NOT_PENDING'],
       [generated.headers.get('x-request-id'), 'holds.show', 200, undefined],
       [odd.headers.get('x-request-id'), 'holds.show', 200, undefined],
     ]);
-    expect(lines[0]).toMatchObject({ level: 'info', message: 'api request', fields: { sub: 'bob', hold: hold.id, method: 'POST' } });
+    expect(lines[0]).toMatchObject({ level: 'info', message: 'api request', sub: 'bob', hold: hold.id, method: 'POST', clientAddr: '127.0.0.1' });
     // The token never reaches the log.
-    expect(JSON.stringify(env.logs)).not.toContain(tokens.get('bob'));
+    expect(JSON.stringify(logs)).not.toContain(tokens.get('bob'));
 
     // The store's audit event of the approval: linked to the push, naming the API request it came through.
     const events = await listAuditEvents(env.db, { requestId: hold.pushId });
@@ -350,9 +351,9 @@ describe.each(backends)('the holds API on $name', (backend) => {
 });
 
 describe.each(backends.slice(0, 1))('a gateway without a hold store ($name)', (backend) => {
-  let env: HoldsApiEnv;
+  let env: Awaited<ReturnType<typeof startAppWithoutHolds>>;
   beforeAll(async () => {
-    env = await startHoldsApiEnv(backend, { holds: false });
+    env = await startAppWithoutHolds(backend);
   });
   afterAll(async () => {
     await env?.stop();

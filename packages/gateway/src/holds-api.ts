@@ -2,7 +2,7 @@
  * The approval API: JSON over HTTP under `/api/holds`, for reviewers, pushers, the `pushgate holds`
  * command and the review pages built on it. Callers authenticate exactly as git does (a token as
  * `Bearer`, or as the password of Basic). Every action goes through the HoldStore, whose outcomes
- * are data; this module only maps them to statuses (a refusal's own 403/404/409) and renders a
+ * are data; this module only maps them to statuses (each refusal carries its own) and renders a
  * hold as JSON. Errors are `{"error": {"code", "message", "requestId"}}`, every code in
  * docs/ERRORS.md; the endpoints are described in docs/API.md.
  *
@@ -33,6 +33,7 @@ import {
 import type { Approvers, Reason } from '@pushgate/policy';
 import type { JsonObject } from '@pushgate/store';
 import type { ClientAddressOf } from './client-address';
+import type { HoldContext } from './hold';
 import { methodLabel, type GatewayMetrics } from './metrics';
 
 /**
@@ -47,10 +48,11 @@ export interface HoldsApiContext {
   readonly metrics: GatewayMetrics;
   readonly authenticator: Authenticator;
   readonly clientAddress: ClientAddressOf;
-  /** Absent when the gateway keeps no holds: every endpoint answers 503 HOLDS_UNAVAILABLE. */
-  readonly holds?: HoldStore;
-  /** The base of links (`<publicUrl>/review/holds/<id>`); links are relative without it. */
-  readonly publicUrl?: () => string;
+  /**
+   * The hold store and the base of review links (`<publicUrl>/review/holds/<id>`), as held pushes
+   * use them. Absent when the gateway keeps no holds: every endpoint answers 503 HOLDS_UNAVAILABLE.
+   */
+  readonly holding?: Pick<HoldContext, 'holds' | 'publicUrl'>;
 }
 
 /** Codes of the API's own errors (a refusal of the store keeps its own HOLD_ code). */
@@ -268,7 +270,7 @@ export function parseApiRoute(method: string, target: string): { readonly kind: 
   const parts = path.split('/').slice(1);
   const notFound = { kind: 'error', error: new HoldsApiError('API_NOT_FOUND', 404, `no API endpoint at ${JSON.stringify(path.slice(0, 200))}; see docs/API.md`) } as const;
   const only = (allowed: string) =>
-    method === allowed ? undefined : ({ kind: 'error', error: new HoldsApiError('API_METHOD_NOT_ALLOWED', 405, `${path} takes ${allowed}, not ${methodLabel(method)}`, { allow: allowed }) } as const);
+    method === allowed ? undefined : ({ kind: 'error', error: new HoldsApiError('API_METHOD_NOT_ALLOWED', 405, `${path.slice(0, 200)} takes ${allowed}, not ${methodLabel(method)}`, { allow: allowed }) } as const);
   if (parts[0] !== 'api' || parts[1] !== 'holds') return notFound;
   if (parts.length === 2) return only('GET') ?? { kind: 'route', route: { kind: 'list', query } };
   const id = parts[2];
@@ -454,7 +456,8 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
   if (parsed.kind === 'error') return errorAnswer(parsed.error, requestId);
   const route = parsed.route;
   facts.endpoint = route.kind === 'act' ? `holds.${route.action}` : `holds.${route.kind}`;
-  if (route.kind !== 'list') facts.holdId = route.id;
+  // Logged as sent, but bounded: it is whatever the caller put in the path.
+  if (route.kind !== 'list') facts.holdId = route.id.slice(0, 80);
 
   const header = req.headers.authorization;
   let identity: Identity;
@@ -464,12 +467,12 @@ async function answer(ctx: HoldsApiContext, req: IncomingMessage, requestId: str
     return errorAnswer(e, requestId);
   }
   facts.identity = identity;
-  const store = ctx.holds;
+  const store = ctx.holding?.holds;
   if (store === undefined) return errorAnswer(new HoldsApiError('HOLDS_UNAVAILABLE', 503, 'this gateway keeps no held pushes'), requestId);
   // An id no hold can have is not looked up: it is answered as any hold the caller cannot see.
   if (route.kind !== 'list' && !HOLD_ID_RE.test(route.id)) return refusalAnswer(notFound(route.id), requestId);
   const ok = (body: HoldView | HoldListView): ApiAnswer => ({ status: 200, body });
-  const view = (hold: HoldRecord): HoldView => holdView(hold, identity, store, ctx.publicUrl);
+  const view = (hold: HoldRecord): HoldView => holdView(hold, identity, store, ctx.holding?.publicUrl);
 
   switch (route.kind) {
     case 'list': {

@@ -17,6 +17,7 @@ const alice: TestPerson = { sub: 'alice', email: 'alice@example.com', groups: ['
 const bob: TestPerson = { sub: 'bob', email: 'bob@example.com', groups: ['security'] };
 const carol: TestPerson = { sub: 'carol', groups: ['security', 'leads'] };
 const eve: TestPerson = { sub: 'eve', groups: ['dev'] };
+const rita: TestPerson = { sub: 'rita', email: 'rita@example.com', groups: ['release'] };
 const SECURITY = [{ groups: ['security'], count: 1 }];
 const TWO = [{ groups: ['security', 'leads'], count: 2 }];
 
@@ -53,7 +54,7 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
 
   beforeAll(async () => {
     env = await startHoldsApiEnv(backend);
-    for (const p of [alice, bob, carol, eve]) tokens.set(p.sub, await env.token(p));
+    for (const p of [alice, bob, carol, eve, rita]) tokens.set(p.sub, await env.token(p));
   });
   afterAll(async () => {
     await env?.stop();
@@ -175,6 +176,30 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
     expect(byBob.stderr).toMatch(/^pushgate: HOLD_NOT_PUSHER: /);
     expect(await as(alice, ['cancel', hold.id, '--comment', 'wrong branch'])).toMatchObject({ code: 0, stdout: `cancelled hold ${hold.id}\n` });
     expect((await as(alice, ['show', hold.id])).stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: cancelled by alice <alice@example.com> \\(AI agent\\) `));
+  });
+
+  it('reviews a push a policy rule held (a real git push): listed for the rule\'s group only, shown with the rule and path, approved', async () => {
+    const held = await env.gitPush(alice, 'deploy/run.sh');
+    expect(held.code).not.toBe(0);
+    const id = /held for approval \(([A-Za-z0-9_-]+)\)/.exec(held.stderr)?.[1];
+    expect(id).toEqual(expect.any(String));
+    expect(held.stderr).toContain(`${env.publicUrl}/review/holds/${id}`);
+
+    expect((await as(bob, ['list'])).stdout).not.toContain(id);
+    const listed = await as(rita, ['list']);
+    expect(listed.stdout).toMatch(new RegExp(`^${id} +pending +local/app\\.git +alice \\(agent\\) +refs/heads/main +0/1 `, 'm'));
+    const shown = await as(rita, ['show', id!]);
+    expect(shown.stdout).toContain('Pusher:     alice <alice@example.com> (AI agent)\n');
+    expect(shown.stdout).toMatch(/Rules:\n {2}protected-deploy \(hold\): .*deploy\/run\.sh/);
+    expect(shown.stdout).toContain('Approvers:  1 from release\n');
+    const view = JSON.parse((await as(rita, ['show', id!, '--json'])).stdout) as HoldView;
+    expect(view.reasons).toEqual(expect.arrayContaining([expect.objectContaining({ rule: 'protected-deploy', path: 'deploy/run.sh' })]));
+
+    expect((await as(alice, ['approve', id!])).stderr).toMatch(/^pushgate: HOLD_SELF_APPROVAL: /);
+    const approved = await as(rita, ['approve', id!, '--digest', view.digest, '--comment', 'release window open']);
+    expect(approved).toMatchObject({ code: 0, stderr: '' });
+    expect(approved.stdout).toMatch(new RegExp(`^approved hold ${id}: the approvals are complete`));
+    expect((await env.store.get(id!))?.approvals.map((a) => [a.by.sub, a.comment])).toEqual([['rita', 'release window open']]);
   });
 
   it('takes --gateway and --token over the environment, and never prints a token', async () => {

@@ -13,7 +13,6 @@ import { isPushgateError, type Identity, type Limits, type Logger } from '@pushg
 import type { Authenticator } from '@pushgate/auth';
 import { upstreamRejected, type AuditRecorder, type GitService, type RequestOutcome, type UpstreamReportRecord } from '@pushgate/audit';
 import type { Database } from '@pushgate/store';
-import type { HoldStore } from '@pushgate/holds';
 import { UpstreamError, type Upstream } from '@pushgate/relay';
 import { serveInfoRefs, serveUploadPack, type GitCall, type GitFacts, type GitOutcome, type GitReply, type PushSettlement } from './git';
 import type { AdvertisedCapabilities } from './advertised';
@@ -47,10 +46,6 @@ export interface HttpContext {
   readonly track: (done: Promise<void>) => void;
   /** The client's address (X-Forwarded-For believed only through trusted proxies). */
   readonly clientAddress: ClientAddressOf;
-  /** Held pushes, for the approval API (absent: the API answers 503 HOLDS_UNAVAILABLE). */
-  readonly holds?: HoldStore;
-  /** The base of the links the gateway gives out (`<publicUrl>/review/holds/<id>`). */
-  readonly publicUrl?: () => string;
   /** The receive-pack capabilities upstream repositories advertised last, for the relay. */
   readonly advertised: AdvertisedCapabilities;
   /** Aborted when shutdown stops waiting for in-flight work: the only thing that stops a relay. */

@@ -5,7 +5,7 @@
  * helpers to mint tokens and read the audit record.
  */
 import { randomBytes } from 'node:crypto';
-import { issueToken, loadOrCreateSigningKeys } from '@pushgate/auth';
+import { defaultSigningKeyFile, issueToken, loadOrCreateSigningKeys } from '@pushgate/auth';
 import { listAuditEvents, openDatabase, type AuditEventRecord, type Database } from '@pushgate/store';
 import type { TestDatabase } from '@pushgate/store/testing';
 import {
@@ -36,6 +36,19 @@ export interface HarnessOptions {
   readonly moreUpstreams?: readonly Readonly<Record<string, unknown>>[];
   /** More environment for the gateway (passwords of moreUpstreams). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * Where the gateway's config and data live; kept after stop() (the caller removes it), so a
+   * gateway can be started again on the same data. A fresh temporary directory when omitted.
+   */
+  readonly dir?: string;
+}
+
+/** Options of `Harness.startGateway`. */
+export interface MoreGatewayOptions {
+  /** Child by default: a second process, as a replica or a restart is. */
+  readonly mode?: GatewayMode;
+  /** The directory of a gateway started before (a restart on its data), or a fresh one when omitted. */
+  readonly dir?: string;
 }
 
 /** Claims of a gateway token minted by the harness. */
@@ -62,6 +75,13 @@ export interface Harness {
   auditRows(): Promise<AuditEventRecord[]>;
   /** The in-process Gateway (undefined in child mode). */
   readonly inProcess: Gateway | undefined;
+  /**
+   * Starts another gateway with the harness's config, upstream, database and environment, whose
+   * tokens are the harness's (it reads the same signing key): a replica over the same PostgreSQL,
+   * or, given the `dir` of one that was killed, that gateway restarted on its data. stop() stops
+   * it too.
+   */
+  startGateway(options?: MoreGatewayOptions): Promise<StartedGateway>;
   stop(): Promise<void>;
 }
 
@@ -76,26 +96,25 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     databaseUrl = (await options.db.options()).url;
     await (await options.db.open()).close();
   }
+  const config: Record<string, unknown> = {
+    upstreams: [{ name: 'local', url: upstream.url, username: 'x-access-token', passwordEnv: 'LOCAL_UPSTREAM_TOKEN' }, ...(options.moreUpstreams ?? [])],
+    ...(databaseUrl === undefined ? {} : { database: { url: databaseUrl } }),
+    // Fixed, so tokens can be minted for a child gateway without asking it.
+    publicUrl: HARNESS_PUBLIC_URL,
+    shutdown: { drainTimeoutMs: 10_000 },
+    ...options.config,
+  };
+  const env = { ...options.env, LOCAL_UPSTREAM_TOKEN: secret };
   let gateway: StartedGateway;
   try {
-    gateway = await startGateway({
-      mode: options.mode ?? 'in-process',
-      config: {
-        upstreams: [{ name: 'local', url: upstream.url, username: 'x-access-token', passwordEnv: 'LOCAL_UPSTREAM_TOKEN' }, ...(options.moreUpstreams ?? [])],
-        ...(databaseUrl === undefined ? {} : { database: { url: databaseUrl } }),
-        // Fixed, so tokens can be minted for a child gateway without asking it.
-        publicUrl: HARNESS_PUBLIC_URL,
-        shutdown: { drainTimeoutMs: 10_000 },
-        ...options.config,
-      },
-      env: { ...options.env, LOCAL_UPSTREAM_TOKEN: secret },
-    });
+    gateway = await startGateway({ mode: options.mode ?? 'in-process', config, env, dir: options.dir });
   } catch (e) {
     await upstream.close();
     await git.cleanup();
     throw e;
   }
   const inProcess = gateway.gateway as Gateway | undefined;
+  const others: StartedGateway[] = [];
 
   const keysAndIssuer = async () => {
     if (inProcess !== undefined) return { keys: inProcess.signingKeys, issuer: inProcess.config.auth.gateway.issuer };
@@ -153,7 +172,21 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
         if (close) await db.close();
       }
     },
+    async startGateway(extra = {}) {
+      // The first gateway's key (generated in its data directory unless the config names a file).
+      const auth = (config.auth ?? {}) as { gateway?: { signingKeyFile?: string } };
+      const keyFile = inProcess?.signingKeys.file ?? auth.gateway?.signingKeyFile ?? defaultSigningKeyFile(gateway.dataDir);
+      const started = await startGateway({
+        mode: extra.mode ?? 'child',
+        config: { ...config, auth: { ...auth, gateway: { ...auth.gateway, signingKeyFile: keyFile } } },
+        env,
+        dir: extra.dir,
+      });
+      others.push(started);
+      return started;
+    },
     async stop() {
+      for (const g of others.splice(0)) await g.stop();
       await gateway.stop();
       await upstream.close();
       await git.cleanup();

@@ -1,8 +1,9 @@
 /**
- * The approval API's test bed: the gateway's HTTP app listening on 127.0.0.1 port 0 with a real
- * hold store over a test database (PGlite or PostgreSQL), real tokens signed with the gateway's
- * key, and holds made the way a held push makes them: `store.create` with a small real pack that
- * git packed (or none, for a push that only deletes a ref).
+ * The approval API's test bed: a real gateway in this process (the harness's: a real upstream,
+ * PGlite or PostgreSQL, listening on 127.0.0.1 port 0) with the hold store it built itself, real
+ * tokens signed with its key, and holds made the way a held push makes them: the gateway's
+ * `store.create` with a small real pack that git packed (or none, for a push that only deletes a
+ * ref). And, for what a gateway without a hold store answers, the HTTP app alone without one.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -10,29 +11,26 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_LIMITS, ZERO_OID, parseOid, type Identity, type LogFields, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
+import { DEFAULT_LIMITS, ZERO_OID, parseOid, silentLogger, type Identity, type Oid, type RefUpdate } from '@pushgate/core';
 import { AuditRecorder, SecretMasker } from '@pushgate/audit';
-import { createAuthenticator, issueToken, loadOrCreateSigningKeys, type GatewaySigningKeys } from '@pushgate/auth';
-import { createHoldStore, loadHoldKey, type HoldRecord, type HoldStore } from '@pushgate/holds';
+import { createAuthenticator, issueToken, loadOrCreateSigningKeys } from '@pushgate/auth';
+import type { HoldRecord, HoldStore } from '@pushgate/holds';
 import { Mirrors } from '@pushgate/mirror';
 import type { Approvers, Reason } from '@pushgate/policy';
 import { migrate, type Database } from '@pushgate/store';
 import type { TestDatabase } from '@pushgate/store/testing';
-import { createGitEnv, type GitEnv } from '@pushgate/testkit';
 import { AdvertisedCapabilities } from '../advertised';
 import { clientAddressResolver } from '../client-address';
 import { createApp } from '../http';
 import { GatewayMetrics } from '../metrics';
 import { pushPolicy } from '../policy';
+import { HARNESS_PUBLIC_URL, startHarness } from './harness';
 
-/** The issuer of the test bed's tokens (the gateway's own). */
-export const TEST_ISSUER = 'http://pushgate.test';
-
-/** One log line the app wrote. */
+/** One log line the gateway wrote, parsed. */
 export interface LoggedLine {
-  readonly level: 'debug' | 'info' | 'warn' | 'error';
+  readonly level: string;
   readonly message: string;
-  readonly fields: LogFields;
+  readonly [field: string]: unknown;
 }
 
 /** Someone with a token. */
@@ -59,84 +57,57 @@ export interface TestHoldOptions {
 export interface HoldsApiEnv {
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
+  /** The gateway's own hold store. */
   readonly store: HoldStore;
   readonly db: Database;
   readonly metrics: GatewayMetrics;
-  readonly logs: readonly LoggedLine[];
   /** The gateway's publicUrl, the base of hold links. */
   readonly publicUrl: string;
+  /** The gateway's log lines so far, once every request in flight has finished. */
+  logs(): Promise<LoggedLine[]>;
   token(person: TestPerson): Promise<string>;
   identity(person: TestPerson): Identity;
   createHold(options: TestHoldOptions): Promise<HoldRecord>;
+  /**
+   * `git push` as `person` of a new commit adding `path` to the upstream's `app.git` main,
+   * through the gateway, whose policy holds anything under `deploy/` for one of `release`.
+   */
+  gitPush(person: TestPerson, path: string): Promise<{ readonly code: number; readonly stderr: string }>;
   stop(): Promise<void>;
 }
 
-function collectingLogger(lines: LoggedLine[], bound: LogFields = {}): Logger {
-  const at = (level: LoggedLine['level']) => (message: string, fields: LogFields = {}) => void lines.push({ level, message, fields: { ...bound, ...fields } });
-  return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: (fields) => collectingLogger(lines, { ...bound, ...fields }) };
-}
+/** The policy of the test bed's gateway. */
+export const HOLDS_API_ENV_POLICY = { rules: [{ id: 'protected-deploy', paths: ['deploy/**'], action: 'hold', approvers: { groups: ['release'], count: 1 } }] };
 
-/** Starts the app over `backend` (migrated), with a hold store unless `holds` is false. */
-export async function startHoldsApiEnv(backend: TestDatabase, options: { readonly holds?: boolean } = {}): Promise<HoldsApiEnv> {
-  const dir = await mkdtemp(join(tmpdir(), 'pushgate-holds-api-'));
-  const git: GitEnv = await createGitEnv();
-  const db = await backend.open();
-  await migrate(db);
-  const logs: LoggedLine[] = [];
-  const logger = collectingLogger(logs);
-  const keys: GatewaySigningKeys = await loadOrCreateSigningKeys({ dataDir: dir });
-  const authenticator = createAuthenticator({ issuers: [], gateway: { issuer: TEST_ISSUER, audience: 'pushgate', keys }, agentClaim: 'agent' });
-  await authenticator.ready();
-  const store = createHoldStore({ db, key: await loadHoldKey({ dataDir: dir }), logger });
-  const metrics = new GatewayMetrics();
-  const mirrors = new Mirrors({ root: join(dir, 'mirrors'), logger, limits: DEFAULT_LIMITS });
-  const inFlight = new Set<Promise<void>>();
-  const publicUrl = 'http://pushgate.test';
-  const app = createApp({
-    logger,
-    metrics,
-    authenticator,
-    upstreams: new Map(),
-    audit: new AuditRecorder({ db, masker: new SecretMasker(), logger }),
-    database: db,
-    limits: DEFAULT_LIMITS,
-    inspection: { mirrors, limits: DEFAULT_LIMITS, spoolRoot: join(dir, 'spool'), logger },
-    policy: pushPolicy(undefined),
-    accepting: () => true,
-    track: (done) => {
-      inFlight.add(done);
-      void done.finally(() => inFlight.delete(done));
-    },
-    clientAddress: clientAddressResolver([]),
-    advertised: new AdvertisedCapabilities(),
-    shutdown: new AbortController().signal,
-    holds: options.holds === false ? undefined : store,
-    publicUrl: () => publicUrl,
-  });
-  const server = http.createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-
-  const repo = await git.initRepo();
+/** Starts a gateway (the harness's) on `backend`. */
+export async function startHoldsApiEnv(backend: TestDatabase): Promise<HoldsApiEnv> {
+  const h = await startHarness({ db: backend, config: { policy: HOLDS_API_ENV_POLICY } });
+  const gateway = h.inProcess;
+  if (gateway === undefined) throw new Error('the harness gateway is not in this process');
+  const issuer = gateway.config.auth.gateway.issuer;
+  const repo = await h.git.initRepo();
   const commit = async (files: Record<string, string>, message: string): Promise<Oid> => {
-    const id = parseOid(await git.commitFiles(repo, files, message));
+    const id = parseOid(await h.git.commitFiles(repo, files, message));
     if (id === undefined) throw new Error('git printed no commit id');
     return id;
   };
   let base = await commit({ 'README.md': 'hello\n' }, 'initial');
   let n = 0;
-
-  const identity = (p: TestPerson): Identity => ({ sub: p.sub, issuer: TEST_ISSUER, email: p.email, groups: [...p.groups], agent: p.agent === true });
+  let upstreamRepo: Promise<string> | undefined;
+  const identity = (p: TestPerson): Identity => ({ sub: p.sub, issuer, email: p.email, groups: [...p.groups], agent: p.agent === true });
 
   return {
-    url,
-    store,
-    db,
-    metrics,
-    logs,
-    publicUrl,
+    url: h.gateway.url,
+    store: gateway.holds,
+    db: gateway.database,
+    metrics: gateway.metrics,
+    publicUrl: HARNESS_PUBLIC_URL,
     identity,
-    token: (p) => issueToken(keys, { issuer: TEST_ISSUER, audience: 'pushgate', sub: p.sub, email: p.email, groups: p.groups, agent: p.agent, agentClaim: 'agent', ttl: '1h' }),
+    token: (p) => h.token({ sub: p.sub, email: p.email, groups: p.groups, agent: p.agent }),
+    async logs() {
+      await gateway.idle();
+      return h.gateway.logs.map((line) => JSON.parse(line) as LoggedLine);
+    },
     async createHold(o) {
       n += 1;
       let command: RefUpdate;
@@ -145,7 +116,7 @@ export async function startHoldsApiEnv(backend: TestDatabase, options: { readonl
         command = { ref: `refs/heads/old-${n}`, oldOid: base, newOid: ZERO_OID };
       } else {
         const next = await commit({ [`change-${n}.txt`]: `change ${n}\n` }, `change ${n}`);
-        const packed = await git.gitOk(['pack-objects', '--revs', '--stdout', '-q'], { cwd: repo, input: `${next}\n^${base}\n` });
+        const packed = await h.git.gitOk(['pack-objects', '--revs', '--stdout', '-q'], { cwd: repo, input: `${next}\n^${base}\n` });
         command = { ref: 'refs/heads/main', oldOid: base, newOid: next };
         base = next;
         const bytes = packed.stdoutBuffer;
@@ -162,7 +133,7 @@ export async function startHoldsApiEnv(backend: TestDatabase, options: { readonl
         approvers: a,
         condition: 'scope',
       }));
-      return store.create(
+      return gateway.holds.create(
         {
           pushId: randomUUID(),
           upstream: 'local',
@@ -178,13 +149,60 @@ export async function startHoldsApiEnv(backend: TestDatabase, options: { readonl
         pack,
       );
     },
+    async gitPush(p, path) {
+      upstreamRepo ??= h.upstream.createRepo('app.git', { initialCommit: true });
+      await upstreamRepo;
+      n += 1;
+      const work = join(h.git.dir, `push-${n}`);
+      await h.git.gitOk(['clone', '-q', h.remote('app.git', await h.token({ sub: p.sub, email: p.email, groups: p.groups, agent: p.agent })), work]);
+      await h.git.commitFiles(work, { [path]: `#!/bin/sh\necho ${n}\n` }, `add ${path}`);
+      const pushed = await h.git.git(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
+      return { code: pushed.code, stderr: pushed.stderr };
+    },
+    stop: () => h.stop(),
+  };
+}
+
+/** The HTTP app alone, with no hold store (as a gateway that keeps no holds), over `backend`. */
+export async function startAppWithoutHolds(backend: TestDatabase): Promise<{ readonly url: string; token(person: TestPerson): Promise<string>; stop(): Promise<void> }> {
+  const dir = await mkdtemp(join(tmpdir(), 'pushgate-holds-api-'));
+  const db = await backend.open();
+  await migrate(db);
+  const keys = await loadOrCreateSigningKeys({ dataDir: dir });
+  const authenticator = createAuthenticator({ issuers: [], gateway: { issuer: HARNESS_PUBLIC_URL, audience: 'pushgate', keys }, agentClaim: 'agent' });
+  await authenticator.ready();
+  const mirrors = new Mirrors({ root: join(dir, 'mirrors'), limits: DEFAULT_LIMITS });
+  const inFlight = new Set<Promise<void>>();
+  const app = createApp({
+    logger: silentLogger,
+    metrics: new GatewayMetrics(),
+    authenticator,
+    upstreams: new Map(),
+    audit: new AuditRecorder({ db, masker: new SecretMasker(), logger: silentLogger }),
+    database: db,
+    limits: DEFAULT_LIMITS,
+    inspection: { mirrors, limits: DEFAULT_LIMITS, spoolRoot: join(dir, 'spool'), logger: silentLogger },
+    policy: pushPolicy(undefined),
+    accepting: () => true,
+    track: (done) => {
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
+    },
+    clientAddress: clientAddressResolver([]),
+    advertised: new AdvertisedCapabilities(),
+    shutdown: new AbortController().signal,
+  });
+  const server = http.createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    token: (p) => issueToken(keys, { issuer: HARNESS_PUBLIC_URL, audience: 'pushgate', sub: p.sub, email: p.email, groups: p.groups, agent: p.agent, agentClaim: 'agent', ttl: '1h' }),
     async stop() {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       await closed;
       await Promise.allSettled([...inFlight]);
       await mirrors.close();
-      await git.cleanup();
       await rm(dir, { recursive: true, force: true });
     },
   };
