@@ -7,6 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { createServer, type AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
+import { FINAL_HOLD_STATES, type HoldRecord, type HoldStore } from '@pushgate/holds';
 import { testDatabases } from '@pushgate/store/testing';
 import { runCli } from './commands';
 import type { HoldListView, HoldView } from './holds-api';
@@ -44,6 +45,27 @@ async function closedPort(): Promise<number> {
   const port = (server.address() as AddressInfo).port;
   await new Promise<void>((r) => server.close(() => r()));
   return port;
+}
+
+/**
+ * The hold once it is in a final state: read again whenever the store says it changed (its own
+ * notifications, not a timer), bounded by the test's timeout.
+ */
+async function finalState(store: HoldStore, id: string): Promise<HoldRecord> {
+  let wake = (): void => undefined;
+  const stop = await store.watch((changed) => {
+    if (changed === id) wake();
+  });
+  try {
+    for (;;) {
+      const changed = new Promise<void>((resolve) => (wake = resolve));
+      const hold = await store.get(id);
+      if (hold !== undefined && FINAL_HOLD_STATES.includes(hold.state.kind)) return hold;
+      await changed;
+    }
+  } finally {
+    await stop();
+  }
 }
 
 const backends = await testDatabases();
@@ -148,7 +170,8 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
     expect(last.code).toBe(0);
     expect(JSON.parse(last.stdout)).toMatchObject({ id: hold.id, state: 'approved', missing: [] });
     const late = await as(bob, ['show', hold.id]);
-    expect(late.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: approved `));
+    // Approved, and from then on the relay's: relaying, retried or done, whatever it has reached.
+    expect(late.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${hold.id}: (approved|relayed|rejected by the upstream|stale) `));
     noToken(late);
   });
 
@@ -200,6 +223,14 @@ describe.each(backends)('pushgate holds against a gateway on $name', (backend) =
     expect(approved).toMatchObject({ code: 0, stderr: '' });
     expect(approved.stdout).toMatch(new RegExp(`^approved hold ${id}: the approvals are complete`));
     expect((await env.store.get(id!))?.approvals.map((a) => [a.by.sub, a.comment])).toEqual([['rita', 'release window open']]);
+
+    // The gateway relays what was approved; the pusher reads that it landed.
+    const done = await finalState(env.store, id!);
+    expect(done.state.kind).toBe('relayed');
+    expect(await env.upstreamRef('refs/heads/main')).toBe(view.commands[0].newOid);
+    const mine = await as(alice, ['show', id!]);
+    expect(mine.stdout.split('\n')[0]).toMatch(new RegExp(`^Hold ${id}: relayed `));
+    expect(mine.stdout).toContain('  upstream: refs/heads/main ok\n');
   });
 
   it('takes --gateway and --token over the environment, and never prints a token', async () => {

@@ -25,6 +25,7 @@ import { createApp } from '../http';
 import { GatewayMetrics } from '../metrics';
 import { pushPolicy } from '../policy';
 import { HARNESS_PUBLIC_URL, startHarness } from './harness';
+import { upstreamRefs } from './holds';
 
 /** One log line the gateway wrote, parsed. */
 export interface LoggedLine {
@@ -73,6 +74,8 @@ export interface HoldsApiEnv {
    * through the gateway, whose policy holds anything under `deploy/` for one of `release`.
    */
   gitPush(person: TestPerson, path: string): Promise<{ readonly code: number; readonly stderr: string }>;
+  /** Where the upstream's `app.git` has `ref` now. */
+  upstreamRef(ref: string): Promise<string | undefined>;
   stop(): Promise<void>;
 }
 
@@ -158,6 +161,9 @@ export async function startHoldsApiEnv(backend: TestDatabase): Promise<HoldsApiE
       await h.git.commitFiles(work, { [path]: `#!/bin/sh\necho ${n}\n` }, `add ${path}`);
       const pushed = await h.git.git(['push', 'origin', 'HEAD:refs/heads/main'], { cwd: work });
       return { code: pushed.code, stderr: pushed.stderr };
+    },
+    async upstreamRef(ref) {
+      return (await upstreamRefs(h.git, h.upstream, 'app.git')).get(ref);
     },
     stop: () => h.stop(),
   };
