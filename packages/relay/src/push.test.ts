@@ -100,6 +100,9 @@ describe('relayPush against a real upstream', () => {
     expect(post.transferEncoding).toBeUndefined();
     expect(post.contentLength).toBe(post.requestBytes);
     expect(post.userAgent).toMatch(/^pushgate\//);
+    // The answer was read to its end: the upstream saw its client stay until it had answered.
+    await git.settled();
+    expect(post.outcome).toEqual({ kind: 'served', exitCode: 0 });
     base = tip;
   });
 

@@ -18,6 +18,7 @@
  * (the process shutting down) stops it, and it never throws — every failure is a `failed` result
  * saying whether the push may have reached the upstream.
  */
+import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { ZERO_OID, isPushgateError, pushgateVersion, type Oid, type RefUpdate } from '@pushgate/core';
 import { Capabilities, decodeAdvertisement, decodeReportResponse, encodeReceivePackRequest, type CapabilityEntry } from '@pushgate/protocol';
@@ -222,8 +223,42 @@ async function relay(push: StoredPush): Promise<RelayResult> {
     // The push was sent whole and the upstream began answering: it may well have been applied.
     return { kind: 'failed', error: asUpstreamError(e, where, 'its answer could not be read'), sent: true };
   } finally {
-    answer.body.destroy();
+    await drained(answer.body);
   }
+}
+
+/** What is read of an answer after its final flush before it is cut, and for how long. */
+const DRAIN_BYTES = 1024 * 1024;
+const DRAIN_MS = 30_000;
+
+/**
+ * Reads what is left of the upstream's answer to its end, then lets it go. The final flush is
+ * not the end of the HTTP response (its last chunk, the CGI's exit follow): cutting the connection
+ * there would have the upstream's server see its client leave mid-answer, and an upstream whose
+ * answer is still streaming — hooks run after the report (post-receive) — could lose its output.
+ * Bounded, so a server that never ends cannot keep the relay.
+ */
+async function drained(body: Readable): Promise<void> {
+  if (body.readableEnded || body.destroyed) return;
+  let bytes = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, DRAIN_MS);
+    timer.unref();
+  });
+  const read = (async () => {
+    try {
+      for await (const chunk of body) {
+        bytes += (chunk as Buffer).length;
+        if (bytes > DRAIN_BYTES) return;
+      }
+    } catch {
+      // The answer was read; how its connection ends changes nothing.
+    }
+  })();
+  await Promise.race([read, timeout]);
+  clearTimeout(timer);
+  body.destroy();
 }
 
 /** Compares a push's commands with the upstream's refs (a ref absent from `refs` is at the zero id). */
