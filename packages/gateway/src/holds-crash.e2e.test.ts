@@ -45,6 +45,15 @@ describe.each(backends)('a gateway killed with holds on $name', (backend: TestDa
     const exit = await current.exited!;
     expect(exit.signal).toBe('SIGKILL');
   };
+  /**
+   * The `hold.relaying` events of a push (PostgreSQL only: the embedded database belongs to the
+   * running gateway), each with whether it reclaimed an expired lease.
+   */
+  const claims = async (pushId: string): Promise<boolean[] | undefined> => {
+    if (backend.name !== 'postgres') return undefined;
+    const rows = await w.h.auditRows();
+    return rows.filter((r) => r.requestId === pushId && r.kind === 'hold.relaying').map((r) => (r.detail as { reclaimed?: boolean } | null)?.reclaimed === true);
+  };
   /** Starts the gateway again on the killed one's directory (its config, data and signing key). */
   const restart = async (): Promise<void> => {
     current = await w.h.startGateway({ dir: current.dir });
@@ -118,7 +127,9 @@ describe.each(backends)('a gateway killed with holds on $name', (backend: TestDa
     expect(hold.state).toBe('relayed');
     expect(await w.ref(r.repo)).toBe(tip);
     expect(await timesSetTo(w.h.git, w.h.upstream, r.repo, 'refs/heads/main', tip)).toBe(1);
-    // The restarted gateway found the ref where it was and sent the push once more.
+    // The restarted gateway took the relay over once the killed one's lease expired …
+    expect(await claims(hold.pushId)).toEqual(backend.name === 'postgres' ? [false, true] : undefined);
+    // … found the ref where it was, and sent the push once more.
     // (The first one's answer found its client gone: however the upstream logged it, it was refused.)
     const posts = await receivePackOutcomes(w.h.upstream, r.repo);
     expect(posts).toHaveLength(2);
@@ -144,6 +155,7 @@ describe.each(backends)('a gateway killed with holds on $name', (backend: TestDa
     expect(hold.state).toBe('relayed');
     expect(await w.ref(r.repo)).toBe(tip);
     expect(await timesSetTo(w.h.git, w.h.upstream, r.repo, 'refs/heads/main', tip)).toBe(1);
+    expect(await claims(hold.pushId)).toEqual(backend.name === 'postgres' ? [false, true] : undefined);
     // Only the one cut by the kill (its answer found the client gone).
     expect(await receivePackOutcomes(w.h.upstream, r.repo)).toHaveLength(1);
     // The restarted gateway keeps working: a new hold on the same repository is relayed too.

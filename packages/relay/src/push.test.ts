@@ -100,7 +100,7 @@ describe('relayPush against a real upstream', () => {
     expect(post.transferEncoding).toBeUndefined();
     expect(post.contentLength).toBe(post.requestBytes);
     expect(post.userAgent).toMatch(/^pushgate\//);
-    // The answer was read to its end: the upstream saw its client stay until it had answered.
+    // The answer was read to its end: the upstream saw it taken whole, not a client hanging up after the report.
     await git.settled();
     expect(post.outcome).toEqual({ kind: 'served', exitCode: 0 });
     base = tip;

@@ -204,6 +204,10 @@ async function relay(push: StoredPush): Promise<RelayResult> {
         }
       },
     });
+    // What follows the final flush is only the end of the HTTP answer (http-backend exiting after
+    // receive-pack): wait for it, so the upstream sees its answer taken whole, not a client that
+    // hung up — which a server may treat as an aborted push, and logs as one.
+    await answerEnd(answer.body);
     const messages = kept.lines();
     switch (decoded.kind) {
       case 'report':
@@ -223,42 +227,29 @@ async function relay(push: StoredPush): Promise<RelayResult> {
     // The push was sent whole and the upstream began answering: it may well have been applied.
     return { kind: 'failed', error: asUpstreamError(e, where, 'its answer could not be read'), sent: true };
   } finally {
-    await drained(answer.body);
+    answer.body.destroy();
   }
 }
 
-/** What is read of an answer after its final flush before it is cut, and for how long. */
-const DRAIN_BYTES = 1024 * 1024;
-const DRAIN_MS = 30_000;
+/** How long the relay waits, after the report's final flush, for the upstream's answer to end. */
+const ANSWER_END_WAIT_MS = 5_000;
+/** Bytes after the final flush the relay reads and drops while waiting for the end (there should be none). */
+const ANSWER_END_MAX_BYTES = 64 * 1024;
 
-/**
- * Reads what is left of the upstream's answer to its end, then lets it go. The final flush is
- * not the end of the HTTP response (its last chunk, the CGI's exit follow): cutting the connection
- * there would have the upstream's server see its client leave mid-answer, and an upstream whose
- * answer is still streaming — hooks run after the report (post-receive) — could lose its output.
- * Bounded, so a server that never ends cannot keep the relay.
- */
-async function drained(body: Readable): Promise<void> {
+/** Resolves when `body` ends (what is left of it read and dropped, up to a bound), fails, or after ANSWER_END_WAIT_MS. */
+async function answerEnd(body: Readable): Promise<void> {
   if (body.readableEnded || body.destroyed) return;
-  let bytes = 0;
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, DRAIN_MS);
-    timer.unref();
-  });
-  const read = (async () => {
-    try {
-      for await (const chunk of body) {
-        bytes += (chunk as Buffer).length;
-        if (bytes > DRAIN_BYTES) return;
-      }
-    } catch {
-      // The answer was read; how its connection ends changes nothing.
+  const drained = (async () => {
+    let bytes = 0;
+    // The decoder's reader stopped pulling at the flush: read on through the stream's own iterator.
+    for await (const chunk of body as AsyncIterable<Uint8Array>) {
+      bytes += chunk.byteLength;
+      if (bytes > ANSWER_END_MAX_BYTES) return;
     }
-  })();
-  await Promise.race([read, timeout]);
+  })().catch(() => undefined);
+  await Promise.race([drained, new Promise<void>((resolve) => (timer = setTimeout(resolve, ANSWER_END_WAIT_MS)))]);
   clearTimeout(timer);
-  body.destroy();
 }
 
 /** Compares a push's commands with the upstream's refs (a ref absent from `refs` is at the zero id). */

@@ -1,8 +1,8 @@
 /**
- * Helpers of the held-push tests and the hold benchmark: the holds API as a reviewer's (or the
- * pusher's) client calls it, a held push made with the real git client, waiting on a condition
- * (never on time), and what the upstream saw and has: its refs, each ref's reflog, and the
- * git-receive-pack POSTs in its request log — the proof that a push was sent once.
+ * Helpers of the held-push tests: the holds API as a reviewer's (or the pusher's) client calls
+ * it, a held push made with the real git client, waiting on a condition (never on time), and what
+ * the upstream saw and has: its refs, each ref's reflog, and the git-receive-pack POSTs in its
+ * request log — the proof that a push was sent once.
  */
 import { chmod, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -81,14 +81,13 @@ export function holdsApi(baseUrl: string, token: string): HoldsApi {
   };
 }
 
-/** The hold in an API answer (the body itself, or its `hold` member). */
+/** The hold an API answer carries (`GET /api/holds/<id>` and the actions answer with the hold). */
 export function holdOf(answer: ApiAnswer): HoldView {
-  const body = answer.body as { hold?: unknown; id?: unknown } | undefined;
-  if (body !== undefined && body !== null && typeof body === 'object') {
-    if (typeof body.id === 'string') return body as unknown as HoldView;
-    if (body.hold !== null && typeof body.hold === 'object') return body.hold as HoldView;
+  const body = answer.body as { id?: unknown } | undefined;
+  if (body === undefined || body === null || typeof body !== 'object' || typeof body.id !== 'string') {
+    throw new Error(`no hold in the answer (${answer.status}): ${answer.text}`);
   }
-  throw new Error(`no hold in the answer (${answer.status}): ${answer.text}`);
+  return body as unknown as HoldView;
 }
 
 /** The error code of an API error answer (`{error:{code,message}}`). */
@@ -97,10 +96,9 @@ export function errorCode(answer: ApiAnswer): string | undefined {
   return typeof error?.code === 'string' ? error.code : undefined;
 }
 
-/** The ids of the holds in a list answer (a bare array, or `{holds: […]}`). */
+/** The ids of the holds in a list answer (`{holds: […]}`). */
 export function listedIds(answer: ApiAnswer): string[] {
-  const body = answer.body as unknown;
-  const items = Array.isArray(body) ? body : (body as { holds?: unknown } | undefined)?.holds;
+  const items = (answer.body as { holds?: unknown } | undefined)?.holds;
   if (!Array.isArray(items)) throw new Error(`no list of holds in the answer (${answer.status}): ${answer.text}`);
   return items.map((h) => (h as { id: string }).id);
 }
