@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { MIGRATIONS } from '@pushgate/store';
 import { createGitEnv, defaultBundlePath, startGateway, startGitUpstream, type GitEnv, type GitUpstream } from '@pushgate/testkit';
 
 interface Run {
@@ -151,7 +152,7 @@ describe('pushgate CLI', () => {
     }
     const fresh = join(dir, 'fresh.yaml');
     await writeFile(fresh, `dataDir: ./fresh-data\nupstreams:\n  - { name: local, url: "${upstream.url}" }\n`);
-    expect(await pushgate(['migrate', '--config', fresh])).toMatchObject({ code: 0, stdout: expect.stringMatching(/^applied: 1 /) });
-    expect(await pushgate(['migrate', '--config', fresh])).toMatchObject({ code: 0, stdout: 'schema is current (version 1)\n' });
+    expect(await pushgate(['migrate', '--config', fresh])).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^applied: 1 .*; schema version ${MIGRATIONS.length}\n$`)) });
+    expect(await pushgate(['migrate', '--config', fresh])).toMatchObject({ code: 0, stdout: `schema is current (version ${MIGRATIONS.length})\n` });
   });
 });

@@ -1,9 +1,10 @@
 /**
  * `pushgate demo` end to end, as the README's first command: start it as a child, read the clone
- * URL it prints, clone and push with git, stop it with Ctrl-C (SIGINT).
+ * URL it prints, clone and push with git, have a held push approved with the reviewer's
+ * credentials it prints (the CLI as a reader would run it), stop it with Ctrl-C (SIGINT).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,6 +62,29 @@ describe('pushgate demo', () => {
     expect(forced.code).not.toBe(0);
     expect(forced.stderr).toContain('no-force-push-main');
     expect((await git.gitOk(['--git-dir', join(dataDir, 'upstream', 'demo.git'), 'rev-parse', 'main'])).stdout.trim()).toBe(commit);
+
+    // A change under deploy/ is held; the reviewer the demo prints approves it with the CLI, and
+    // the gateway relays the held push itself.
+    await git.gitOk(['reset', '-q', '--hard', commit], { cwd: work });
+    const deploy = await git.commitFiles(work, { 'deploy/prod.yaml': 'replicas: 3\n' }, 'scale up');
+    const held = await git.git(['push', 'origin', 'HEAD:main'], { cwd: work });
+    expect(held.code).not.toBe(0);
+    const holdId = /held for approval \(([a-z0-9]+)\)/.exec(held.stderr)?.[1];
+    expect(holdId).toBeDefined();
+    const reviewer = /export PUSHGATE_URL=(\S+) PUSHGATE_TOKEN=(\S+)/.exec(stdout);
+    expect(reviewer).not.toBeNull();
+    const approved = await new Promise<{ code: number; out: string }>((resolve) => {
+      execFile(
+        process.execPath,
+        [defaultBundlePath(), 'holds', 'approve', holdId!, '--comment', 'looks right'],
+        { env: { ...process.env, PUSHGATE_URL: reviewer![1], PUSHGATE_TOKEN: reviewer![2] } },
+        (error, out, err) => resolve({ code: error === null ? 0 : Number(error.code ?? 1), out: out + err }),
+      );
+    });
+    expect(approved).toMatchObject({ code: 0 });
+    const upstreamMain = async () => (await git.gitOk(['--git-dir', join(dataDir, 'upstream', 'demo.git'), 'rev-parse', 'main'])).stdout.trim();
+    for (let i = 0; i < 600 && (await upstreamMain()) !== deploy; i++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await upstreamMain()).toBe(deploy);
 
     // The upstream refuses anyone but the gateway.
     const upstreamUrl = /upstream\s+(\S+)/.exec(stdout)![1];

@@ -26,11 +26,18 @@ export interface DemoOptions {
 
 /** The environment variable the demo hands the upstream password to the gateway through. */
 export const DEMO_PASSWORD_ENV = 'PUSHGATE_DEMO_UPSTREAM_PASSWORD';
-/** A small policy, so that a first push shows rules at work: main is never rewritten, no credentials are pushed. */
+/** The group whose members may approve the demo's held pushes (the printed reviewer token has it). */
+export const DEMO_REVIEWERS = 'reviewers';
+
+/**
+ * A small policy, so that a first push shows rules at work: main is never rewritten, no credentials
+ * are pushed, and a change under `deploy/` waits for a reviewer's approval.
+ */
 export const DEMO_POLICY = {
   rules: [
     { id: 'no-force-push-main', description: 'main is never rewritten', refs: ['refs/heads/main'], when: { forcePush: true }, action: 'deny' },
     { id: 'no-secrets', description: 'no credentials in what is pushed', when: { secrets: true }, action: 'deny' },
+    { id: 'deploy-needs-review', description: 'deployment changes are reviewed', paths: ['deploy/**'], action: 'hold', approvers: { groups: [DEMO_REVIEWERS], count: 1 } },
   ],
 };
 
@@ -79,6 +86,15 @@ export async function runDemo(options: DemoOptions): Promise<void> {
         agentClaim: config.auth.agentClaim,
         ttl: DEMO_TOKEN_TTL,
       });
+      const reviewerToken = await issueToken(gateway.signingKeys, {
+        issuer: config.auth.gateway.issuer,
+        audience: config.auth.gateway.audience,
+        sub: 'demo-reviewer',
+        email: 'demo-reviewer@example.invalid',
+        groups: [DEMO_REVIEWERS],
+        agentClaim: config.auth.agentClaim,
+        ttl: DEMO_TOKEN_TTL,
+      });
       const cloneUrl = new URL(`${base.origin}/local/demo.git`);
       cloneUrl.username = 'demo';
       cloneUrl.password = token;
@@ -95,7 +111,15 @@ export async function runDemo(options: DemoOptions): Promise<void> {
           '',
           'then commit and `git push` as usual: every request is checked, relayed with the',
           "gateway's own credential, and recorded in the audit log. The demo's policy",
-          `(${configPath}) denies a force push onto main and a commit that adds a credential.`,
+          `(${configPath}) denies a force push onto main and a commit that adds a credential,`,
+          'and holds a change under deploy/ until a reviewer approves it; the gateway then',
+          'relays the held push itself (`git push -o wait` stays connected until then).',
+          'Review as demo-reviewer (in group reviewers):',
+          '',
+          `  export PUSHGATE_URL=${base.origin} PUSHGATE_TOKEN=${reviewerToken}`,
+          '  npx pushgate holds list',
+          '  npx pushgate holds approve <id> --comment "looks right"',
+          '',
           'New tokens:',
           `  pushgate token issue --config ${configPath} --sub <you>`,
           '',

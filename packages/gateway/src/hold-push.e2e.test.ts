@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Identity } from '@pushgate/core';
 import type { HoldRecord, HoldStore } from '@pushgate/holds';
@@ -192,6 +192,46 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(r.code).not.toBe(0);
     expect(r.stderr).toContain('! [remote rejected] HEAD -> main (rejected by bob@example.com: not before the release)');
     expect(await upstreamRef(upstreamRepo, 'refs/heads/main')).toBe(before);
+  });
+
+  it('-o wait: approved after the upstream moved, git is told the push is stale and nothing is overwritten', async () => {
+    await sync();
+    const side = await h.git.revParse(work, 'origin/side');
+    await deployChange('moved meanwhile');
+    const p = push(['-o', 'wait', 'origin', 'HEAD:refs/heads/main']);
+    const hold = await holdOf(p.requestId);
+    const expected = hold.commands[0].oldOid;
+    // Someone else's push lands after the hold was stored, before it is approved.
+    await h.git.gitOk(['--git-dir', upstreamRepo, 'update-ref', 'refs/heads/main', side]);
+    expect((await holds.approve(hold.id, { identity: bob, requestId: `approve-${p.requestId}` })).kind).toBe('approved');
+    const r = await p.done;
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toContain(`! [remote rejected] HEAD -> main (stale: the upstream's refs/heads/main is at ${side.slice(0, 7)}, not ${expected.slice(0, 7)}; fetch, rebase and push again)`);
+    expect(await upstreamRef(upstreamRepo, 'refs/heads/main')).toBe(side);
+    expect((await holds.get(hold.id))?.state.kind).toBe('stale');
+    await h.git.gitOk(['--git-dir', upstreamRepo, 'update-ref', 'refs/heads/main', expected]);
+  });
+
+  it('-o wait: approved, and the upstream\'s hook refuses it: git shows the upstream\'s reason', async () => {
+    await sync();
+    const before = await upstreamRef(upstreamRepo, 'refs/heads/main');
+    const hook = join(upstreamRepo, 'hooks', 'pre-receive');
+    await writeFile(hook, '#!/bin/sh\ncat >/dev/null\necho "no deploys on Fridays" >&2\nexit 1\n');
+    await chmod(hook, 0o755);
+    try {
+      await deployChange('friday');
+      const p = push(['-o', 'wait', 'origin', 'HEAD:refs/heads/main']);
+      const hold = await holdOf(p.requestId);
+      expect((await holds.approve(hold.id, { identity: bob, requestId: `approve-${p.requestId}` })).kind).toBe('approved');
+      const r = await p.done;
+      expect(r.code).not.toBe(0);
+      expect(r.stderr).toContain('! [remote rejected] HEAD -> main (pre-receive hook declined)');
+      expect(r.stderr).toContain('remote: no deploys on Fridays');
+      expect(await upstreamRef(upstreamRepo, 'refs/heads/main')).toBe(before);
+      expect((await holds.get(hold.id))?.state.kind).toBe('upstream-rejected');
+    } finally {
+      await rm(hook, { force: true });
+    }
   });
 
   it('-o wait=2: no decision in time, git is told the push is still held, with the link', async () => {

@@ -107,7 +107,7 @@ export async function holdPush(input: HoldInput, holds: HoldStore | undefined, l
   const { request, inspection } = input;
   const moved = movedRefs(request.commands, inspection.upstreamRefs);
   if (moved.length > 0) {
-    const message = `${moved.map(staleReason).join('; and ')}`;
+    const message = moved.map(staleReason).join('; and ');
     return { kind: 'refused', error: new HeldPushError('PUSH_STALE', message, { moved }) };
   }
   if (holds === undefined) {

@@ -10,8 +10,9 @@
  *   → build the change set over pushed objects ∪ mirror (new commits, file changes; content —
  *     line diffs, added lines — is read on demand through `content` while the push is judged)
  *
- * The result is data: `inspected` (with the change set policy will judge and the spooled pack the
- * relay will send) or `refused` (with the error the client is shown). Either way the record says
+ * The result is data: `inspected` (with the change set policy will judge, and the spooled pack,
+ * owned by one SpooledPack handle, that the relay will send or the hold store will keep) or
+ * `refused` (with the error the client is shown). Either way the record says
  * what was done and how long each stage took, for the audit event.
  */
 import { randomUUID } from 'node:crypto';
