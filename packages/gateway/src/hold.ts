@@ -268,7 +268,9 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
       }, timerMs),
     );
     let current = input.hold;
-    let shown: HoldState['kind'] | undefined;
+    // The line last said, not the state: `approved` and `relaying` read the same to the pusher,
+    // and a hold going from one to the other must not print it twice.
+    let shown: string | undefined;
     for (;;) {
       if (clientGone.aborted) return { kind: 'left' };
       try {
@@ -279,9 +281,10 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
       if (isFinal(current.state)) return { kind: 'final', hold: current };
       if (shutdown.aborted) return { kind: 'timeout', hold: current, why: 'shutdown' };
       if (timedOut || performance.now() >= deadline) return { kind: 'timeout', hold: current, why: 'time' };
-      if (current.state.kind !== shown) {
-        shown = current.state.kind;
-        input.say?.(waitingLine(current, link));
+      const line = waitingLine(current, link);
+      if (line !== shown) {
+        shown = line;
+        input.say?.(line);
       }
       if (!woken) await new Promise<void>((resolve) => (wake = resolve));
       woken = false;
