@@ -339,14 +339,17 @@ function who(person: Person): string {
 export function waitAnswer(end: Exclude<WaitEnd, { kind: 'left' }>, refs: readonly string[], decision: HoldDecision, publicUrl: string, requestId: string): Answer {
   const hold = end.hold;
   const link = holdLink(publicUrl, hold.id);
+  const every = (reason: string, lines: string[]): Answer => ({ report: { unpack: { ok: true }, refs: refs.map((ref) => ({ ref, ok: false as const, reason })) }, lines });
   if (end.kind === 'timeout') {
-    const still =
-      hold.state.kind === 'pending'
-        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`
-        : `pushgate: ${hold.id} is approved and being relayed to the upstream; \`pushgate holds show ${hold.id}\` tells how it ends`;
+    if (hold.state.kind !== 'pending') {
+      // Approved, the relay under way or due: not "held", and not yet known to have landed.
+      return every(`approved; the gateway is relaying it (${hold.id})`, [
+        `pushgate: ${hold.id} is approved and the gateway relays it to the upstream itself; fetch in a moment, or \`pushgate holds show ${hold.id}\` tells how it ends: ${link}`,
+      ]);
+    }
+    const still = `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`;
     return heldAnswer(refs, decision, hold, publicUrl, requestId, still);
   }
-  const every = (reason: string, lines: string[]): Answer => ({ report: { unpack: { ok: true }, refs: refs.map((ref) => ({ ref, ok: false as const, reason })) }, lines });
   const state = hold.state;
   switch (state.kind) {
     case 'relayed': {
