@@ -132,4 +132,16 @@ describe('the answer that ends a wait', () => {
     expect(a.lines[0]).toBe('Push held for approval: https://gate.example.com/review/holds/h7k2m9q4x8c3; nothing was pushed yet.');
     expect(a.lines).toContain('pushgate: h7k2m9q4x8c3 is still pending: https://gate.example.com/review/holds/h7k2m9q4x8c3');
   });
+
+  it('timeout once approved: not "held" any more, and not said to have landed either', () => {
+    for (const state of [
+      { kind: 'approved' as const, approvedAt: at, attempts: 1, nextAttemptAt: at },
+      { kind: 'relaying' as const, approvedAt: at, attempts: 1, owner: 'gw-1', leaseUntil: at },
+    ]) {
+      const a = waitAnswer({ kind: 'timeout', why: 'time', hold: hold(state) }, REFS, decision, 'https://gate.example.com', 'req-3');
+      expect(reasons(a)).toEqual(['approved; the gateway is relaying it (h7k2m9q4x8c3)', 'approved; the gateway is relaying it (h7k2m9q4x8c3)']);
+      expect(a.lines.join('\n')).not.toMatch(/held for approval|nothing was pushed|nothing was sent/);
+      expect(a.lines[0]).toContain('https://gate.example.com/review/holds/h7k2m9q4x8c3');
+    }
+  });
 });

@@ -268,7 +268,9 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
       }, timerMs),
     );
     let current = input.hold;
-    let shown: HoldState['kind'] | undefined;
+    // The line last said, not the state: `approved` and `relaying` read the same to the pusher,
+    // and a hold going from one to the other must not print it twice.
+    let shown: string | undefined;
     for (;;) {
       if (clientGone.aborted) return { kind: 'left' };
       try {
@@ -279,9 +281,10 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
       if (isFinal(current.state)) return { kind: 'final', hold: current };
       if (shutdown.aborted) return { kind: 'timeout', hold: current, why: 'shutdown' };
       if (timedOut || performance.now() >= deadline) return { kind: 'timeout', hold: current, why: 'time' };
-      if (current.state.kind !== shown) {
-        shown = current.state.kind;
-        input.say?.(waitingLine(current, link));
+      const line = waitingLine(current, link);
+      if (line !== shown) {
+        shown = line;
+        input.say?.(line);
       }
       if (!woken) await new Promise<void>((resolve) => (wake = resolve));
       woken = false;
@@ -336,14 +339,17 @@ function who(person: Person): string {
 export function waitAnswer(end: Exclude<WaitEnd, { kind: 'left' }>, refs: readonly string[], decision: HoldDecision, publicUrl: string, requestId: string): Answer {
   const hold = end.hold;
   const link = holdLink(publicUrl, hold.id);
+  const every = (reason: string, lines: string[]): Answer => ({ report: { unpack: { ok: true }, refs: refs.map((ref) => ({ ref, ok: false as const, reason })) }, lines });
   if (end.kind === 'timeout') {
-    const still =
-      hold.state.kind === 'pending'
-        ? `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`
-        : `pushgate: ${hold.id} is approved and being relayed to the upstream; \`pushgate holds show ${hold.id}\` tells how it ends`;
+    if (hold.state.kind !== 'pending') {
+      // Approved, the relay under way or due: not "held", and not yet known to have landed.
+      return every(`approved; the gateway is relaying it (${hold.id})`, [
+        `pushgate: ${hold.id} is approved and the gateway relays it to the upstream itself; fetch in a moment, or \`pushgate holds show ${hold.id}\` tells how it ends: ${link}`,
+      ]);
+    }
+    const still = `pushgate: ${hold.id} is still pending${end.why === 'shutdown' ? ' (the gateway is shutting down; the hold is kept)' : ''}: ${link}`;
     return heldAnswer(refs, decision, hold, publicUrl, requestId, still);
   }
-  const every = (reason: string, lines: string[]): Answer => ({ report: { unpack: { ok: true }, refs: refs.map((ref) => ({ ref, ok: false as const, reason })) }, lines });
   const state = hold.state;
   switch (state.kind) {
     case 'relayed': {
