@@ -385,11 +385,13 @@ export function createHoldStore(options: HoldStoreOptions): HoldStore {
     try {
       for await (const { plaintext, last } of chunked(counted(), chunkBytes)) {
         const sealed = sealChunk(key, id, seq, last, plaintext);
-        await db.query('INSERT INTO hold_pack_chunks (hold_id, seq, nonce, data, created_at) VALUES ($1, $2, $3, $4, $5)', [
+        // Base64 text decoded by the database, not a bytea parameter: PGlite serialises a bytea
+        // parameter ~10× slower (1.3 s against 0.15 s per 4 MiB measured), and it is the same SQL on both.
+        await db.query(`INSERT INTO hold_pack_chunks (hold_id, seq, nonce, data, created_at) VALUES ($1, $2, decode($3, 'base64'), decode($4, 'base64'), $5)`, [
           id,
           seq,
-          sealed.nonce,
-          sealed.data,
+          sealed.nonce.toString('base64'),
+          sealed.data.toString('base64'),
           now,
         ]);
         seq++;
@@ -774,9 +776,15 @@ async function* readPack(db: Database, key: HoldKey, hold: HoldRecord): AsyncGen
   let bytes = 0;
   for (let seq = 0; seq < pack.chunks; seq++) {
     // One chunk at a time: a pack is never in memory whole.
-    const c = await db.query<{ nonce: Buffer; data: Buffer }>('SELECT nonce, data FROM hold_pack_chunks WHERE hold_id = $1 AND seq = $2', [hold.id, seq]);
-    const chunk = c.rows[0];
-    if (chunk === undefined) throw corrupt(`lacks chunk ${seq} of ${pack.chunks} (the hold is ${row.state})`, { seq });
+    // As base64 text, for the same reason as it is written so: PGlite returns bytea ~14× slower.
+    const c = await db.query<{ nonce: string; data: string }>(
+      `SELECT encode(nonce, 'base64') AS nonce, encode(data, 'base64') AS data FROM hold_pack_chunks WHERE hold_id = $1 AND seq = $2`,
+      [hold.id, seq],
+    );
+    const row64 = c.rows[0];
+    if (row64 === undefined) throw corrupt(`lacks chunk ${seq} of ${pack.chunks} (the hold is ${row.state})`, { seq });
+    // Node's base64 decoder skips the line breaks PostgreSQL's encode() puts every 76 characters.
+    const chunk = { nonce: Buffer.from(row64.nonce, 'base64'), data: Buffer.from(row64.data, 'base64') };
     const plaintext = openChunk(key, hold.id, seq, seq === pack.chunks - 1, chunk);
     hash.update(plaintext);
     bytes += plaintext.length;
