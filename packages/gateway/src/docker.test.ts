@@ -99,14 +99,15 @@ describe('docker/ setup, run without Docker', () => {
   });
 
   it('runs the gateway with docker/pushgate.yaml; a token from `token issue` clones and pushes through it', async () => {
-    const env = { LOCAL_UPSTREAM_TOKEN: SECRET, ...(pg ? { PUSHGATE_DATABASE_URL: (await pg.options()).url! } : {}) };
+    // PUSHGATE_HOLD_KEY as compose passes it when it is not set: empty (the key is then kept in the data volume).
+    const env = { LOCAL_UPSTREAM_TOKEN: SECRET, PUSHGATE_HOLD_KEY: '', ...(pg ? { PUSHGATE_DATABASE_URL: (await pg.options()).url! } : {}) };
     if (pg) await (await pg.open()).close();
     const validate = await run(process.execPath, [BIN, 'config', 'validate', join(ROOT, 'docker/pushgate.yaml')], env);
     expect(validate.code).toBe(0);
 
     const config = parse(await readFile(join(ROOT, 'docker/pushgate.yaml'), 'utf8')) as Record<string, any>;
     expect(services.gateway.command).toEqual(['serve', '--config', '/etc/pushgate/pushgate.yaml']);
-    expect(Object.keys(services.gateway.environment!).sort()).toEqual(['LOCAL_UPSTREAM_TOKEN', 'PUSHGATE_DATABASE_URL']);
+    expect(Object.keys(services.gateway.environment!).sort()).toEqual(['LOCAL_UPSTREAM_TOKEN', 'PUSHGATE_DATABASE_URL', 'PUSHGATE_HOLD_KEY']);
     config.listen = { host: '127.0.0.1', port: 0 };
     config.dataDir = join(dir, 'gateway-data');
     config.upstreams[0].url = upstreamUrl;
