@@ -19,7 +19,7 @@
  * the answer of a wait that timed out, so no request keeps the drain waiting.
  */
 import { PushgateError, ZERO_OID, isPushgateError, type Identity, type Logger, type Oid, type RefUpdate } from '@pushgate/core';
-import type { HoldRecord, HoldState, HoldStore, MovedRef, NewHold, Person, RelayReport } from '@pushgate/holds';
+import { isFinalHoldState, type HoldRecord, type HoldStore, type MovedRef, type NewHold, type Person, type RelayReport } from '@pushgate/holds';
 import { encodeSideband } from '@pushgate/pktline';
 import { encodeReportResponse, type ReceivePackRequest, type RefStatus, type ReportStatus } from '@pushgate/protocol';
 import type { JsonObject } from '@pushgate/store';
@@ -278,7 +278,7 @@ export async function waitForHold(input: WaitInput): Promise<WaitEnd> {
       } catch (e) {
         input.logger.warn('reading a hold while waiting for it failed', { holdId: id, error: e instanceof Error ? e.message : String(e) });
       }
-      if (isFinal(current.state)) return { kind: 'final', hold: current };
+      if (isFinalHoldState(current.state)) return { kind: 'final', hold: current };
       if (shutdown.aborted) return { kind: 'timeout', hold: current, why: 'shutdown' };
       if (timedOut || performance.now() >= deadline) return { kind: 'timeout', hold: current, why: 'time' };
       const line = waitingLine(current, link);
@@ -311,21 +311,6 @@ function waitingLine(hold: HoldRecord, link: string): string {
   }
 }
 
-function isFinal(state: HoldState): boolean {
-  switch (state.kind) {
-    case 'pending':
-    case 'approved':
-    case 'relaying':
-      return false;
-    case 'relayed':
-    case 'stale':
-    case 'upstream-rejected':
-    case 'rejected':
-    case 'expired':
-    case 'cancelled':
-      return true;
-  }
-}
 
 /** A person as the pusher is shown them: their email, or their subject. */
 function who(person: Person): string {

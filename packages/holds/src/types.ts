@@ -69,6 +69,23 @@ export const HOLD_STATES: readonly HoldStateKind[] = Object.freeze(['pending', '
 /** States a hold never leaves. */
 export const FINAL_HOLD_STATES: readonly HoldStateKind[] = Object.freeze(['relayed', 'stale', 'upstream-rejected', 'rejected', 'expired', 'cancelled']);
 
+/** Whether a hold has reached a state it never leaves (a switch, so a new state must be placed). */
+export function isFinalHoldState(state: HoldState): boolean {
+  switch (state.kind) {
+    case 'pending':
+    case 'approved':
+    case 'relaying':
+      return false;
+    case 'relayed':
+    case 'stale':
+    case 'upstream-rejected':
+    case 'rejected':
+    case 'expired':
+    case 'cancelled':
+      return true;
+  }
+}
+
 /** The stored pack of a hold (absent for a push that only deletes refs). */
 export interface StoredPackInfo {
   /** Plaintext bytes. */
