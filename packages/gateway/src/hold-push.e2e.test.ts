@@ -274,19 +274,20 @@ describe.each(backends.map((db) => [db.name, db] as const))('holding a push on %
     expect(r.stderr).toContain('still pending');
   });
 
-  it('push options other than wait reach an upstream that takes them, live and after approval; wait never does', async () => {
+  it('push options other than the gateway\'s own reach an upstream that takes them, live and after approval; wait and pushgate.* never do', async () => {
     const log = join(optionsRepo, 'push-options.log');
     await h.git.gitOk(['fetch', '-q', 'options'], { cwd: work });
     await h.git.gitOk(['checkout', '-q', '-B', 'opts', 'options/main'], { cwd: work });
     await h.git.commitFiles(work, { 'notes.txt': 'live\n' }, 'live');
-    const live = await push(['-o', 'wait', '-o', 'ci.skip', '-o', 'topic=x', 'options', 'HEAD:refs/heads/main']).done;
+    const live = await push(['-o', 'wait', '-o', 'ci.skip', '-o', 'pushgate.session=s-42', '-o', 'topic=x', 'options', 'HEAD:refs/heads/main']).done;
     expect(live.code).toBe(0);
     expect(await readFile(log, 'utf8')).toBe('count=2\noption=ci.skip\noption=topic=x\n');
 
     const tip = await h.git.commitFiles(work, { 'deploy/run.sh': 'held\n' }, 'held with options');
-    const p = push(['-o', 'ci.skip', '-o', 'wait=60', 'options', 'HEAD:refs/heads/main']);
+    const p = push(['-o', 'ci.skip', '-o', 'wait=60', '-o', 'pushgate.session=s-42', 'options', 'HEAD:refs/heads/main']);
     const hold = await until(`the hold of ${p.requestId}`, async () => (await holds.list({ repo: 'holds/options.git' })).find((x) => x.pushId === p.requestId));
-    expect(hold.pushOptions).toEqual(['ci.skip', 'wait=60']);
+    // The hold keeps every option as sent (the session metadata with it); only the relay leaves the gateway's own out.
+    expect(hold.pushOptions).toEqual(['ci.skip', 'wait=60', 'pushgate.session=s-42']);
     expect((await holds.approve(hold.id, { identity: bob, requestId: `approve-${p.requestId}` })).kind).toBe('approved');
     expect((await p.done).code).toBe(0);
     expect(await upstreamRef(optionsRepo, 'refs/heads/main')).toBe(tip);

@@ -30,7 +30,7 @@ export {
   type HoldStoreOptions,
 } from './store';
 export { backoffMs } from './backoff';
-export { isGatewayPushOption, gatewayPushOptions, relayedPushOptions } from './push-options';
+export { GATEWAY_OPTION_PREFIX, isGatewayPushOption, gatewayPushOptions, relayedPushOptions } from './push-options';
 export {
   HoldRelayer,
   DEFAULT_RELAY_LEASE_MS,
