@@ -37,10 +37,10 @@ describe('makeLargeRepo', () => {
     await expect(makeLargeRepo(join(env.dir, 'bad.git'), { megabytes: 1, commits: 0.5, seed: 1 })).rejects.toMatchObject({ code: 'TESTKIT_BAD_OPTION' });
   });
 
-  it('streams a 64 MiB clone through the upstream with flat memory', async () => {
+  it('streams a 128 MiB clone through the upstream with flat memory', async () => {
     const upstream = await startGitUpstream();
     try {
-      const repo = await makeLargeRepo(join(upstream.root, 'big.git'), { megabytes: 64, commits: 8, seed: 7 });
+      const repo = await makeLargeRepo(join(upstream.root, 'big.git'), { megabytes: 128, commits: 8, seed: 7 });
       const baseline = process.memoryUsage();
       let peakRss = baseline.rss;
       const sampler = setInterval(() => {
@@ -56,9 +56,11 @@ describe('makeLargeRepo', () => {
       expect(await env.revParse(dest, 'refs/heads/main')).toBe(repo.head);
       await upstream.settled();
       const pack = upstream.requests.filter((r) => r.method === 'POST').reduce((max, r) => Math.max(max, r.responseBytes), 0);
-      expect(pack).toBeGreaterThan(64 * 1024 * 1024);
-      // Streaming keeps growth to socket and pipe buffers (a few MiB here); holding the pack would add 64 MiB.
-      expect(peakRss - baseline.rss).toBeLessThan(32 * 1024 * 1024);
+      expect(pack).toBeGreaterThan(128 * 1024 * 1024);
+      // Streaming keeps growth to socket and pipe buffers and the chunks not yet collected (tens of
+      // MiB at most: how far garbage runs ahead of the collector varies with the machine's load);
+      // holding the pack would add 128 MiB.
+      expect(peakRss - baseline.rss).toBeLessThan(64 * 1024 * 1024);
     } finally {
       await upstream.close();
     }
