@@ -8,7 +8,8 @@
  * 1. Binary input (a NUL byte in the first 8000 bytes, git's own test in `buffer_is_binary`) is not
  *    scanned; the result says so and the caller decides what an unscannable file means.
  * 2. One pass of the keyword automaton (keywords.ts) finds every keyword occurrence. Its cost is
- *    linear in the text and independent of the number of detectors.
+ *    linear in the text and independent of the number of detectors. Bytes are first run through
+ *    it undecoded, stopping at the first keyword: a text without any (most source files) is done.
  * 3. Each occurrence opens a window for the detectors owning that keyword: the whole line when the
  *    line is at most 4096 characters; on longer lines (minified code, embedded blobs) only 256
  *    characters before and 1024 after the keyword, so a 10 MB line costs a few windows, not a
@@ -47,8 +48,12 @@ export interface SecretFinding {
 
 /** What a scan found, or why nothing was scanned. */
 export type SecretScanResult =
-  /** The text was scanned; `truncated` when findings stopped at MAX_FINDINGS. */
-  | { readonly kind: 'scanned'; readonly findings: readonly SecretFinding[]; readonly truncated: boolean }
+  /**
+   * The text was scanned; `truncated` when findings stopped at MAX_FINDINGS. `keywordFree` when no
+   * detector keyword occurs anywhere in it: then no part of it, nor any selection of its lines, can
+   * hold a finding.
+   */
+  | { readonly kind: 'scanned'; readonly findings: readonly SecretFinding[]; readonly truncated: boolean; readonly keywordFree?: true }
   /** A NUL byte in the first 8000 bytes: binary content, not scanned. */
   | { readonly kind: 'binary' }
   /** The path matched an `allow.paths` glob: not scanned. */
@@ -444,8 +449,11 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
         const glob = pathGlobs.find((g) => g.matches(options.path ?? ''));
         if (glob !== undefined) return { kind: 'allowlisted', glob: glob.glob };
       }
+      const prefilter = options.prefilter !== false;
+      // No keyword in the bytes, none in the text: no detector would run. Most files end here, undecoded.
+      if (prefilter && typeof input !== 'string' && !matcher.occursIn(input)) return { kind: 'scanned', findings: [], truncated: false, keywordFree: true };
       const text = typeof input === 'string' ? input : decode(input);
-      const { findings, truncated } = scanText(text, options.prefilter !== false);
+      const { findings, truncated } = scanText(text, prefilter);
       return { kind: 'scanned', findings, truncated };
     },
   };
