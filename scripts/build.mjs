@@ -1,5 +1,5 @@
 // Bundles the CLI (packages/gateway/src/cli.ts and the workspace packages it imports) into
-// dist/pushgate.js. Third-party dependencies stay external and load from node_modules.
+// dist/pushgate.js, and the content prescan's worker into dist/prescan-worker.js. Third-party dependencies stay external and load from node_modules.
 import { build } from 'esbuild';
 import { readFileSync } from 'node:fs';
 
@@ -7,7 +7,8 @@ const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url),
 const external = Object.keys(pkg.dependencies ?? {});
 
 await build({
-  entryPoints: { pushgate: 'packages/gateway/src/cli.ts' },
+  // The content prescan's worker thread is its own script beside the CLI's (packages/policy/src/prescan.ts).
+  entryPoints: { pushgate: 'packages/gateway/src/cli.ts', 'prescan-worker': 'packages/policy/src/prescan-worker.ts' },
   outdir: 'dist',
   bundle: true,
   platform: 'node',

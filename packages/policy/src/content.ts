@@ -10,13 +10,19 @@
  * diff skipped as too large or over budget, a binary side): the site keeps all of the blob's
  * findings. Content that cannot be scanned at all (binary, too large, budget spent) is reported as
  * Unscanned, so a rule can refuse what it could not see. A merge's own lines (what no parent has,
- * an "evil merge") are scanned too.
+ * an "evil merge") are scanned too, unless its result was scanned whole and holds no detector
+ * keyword at all (then no selection of its lines can hold a secret).
+ *
+ * Blobs scanned ahead (prescan.ts: in a worker, while the push was inspected) are taken from
+ * `prescanned`, the same scanner's result on the same bytes; the others are read and scanned here.
  */
 import type { AddedContent, BlobContent, BlobSite, ChangeSet, FileChange, MergeChange, MergeContent, NewBlob } from '@pushgate/changes';
 import type { Oid } from '@pushgate/core';
 import { asCompiled, type CompiledPolicy } from './compile';
 import type { PolicyConfig, PolicyConfigInput } from './config';
+import type { PrescannedBlobs } from './prescan';
 import { secretLookingPath, type SecretFinding } from './secrets/index';
+import { findingSpans } from './secrets/spans';
 import type { ContentFindings, SecretFileHit, SecretHit, Unscanned } from './types';
 
 /** File names that hold credentials only when their content says so (secretLookingPath reads it). */
@@ -40,13 +46,15 @@ export interface ScanContentInput {
   readonly changeSet: ChangeSet;
   readonly content: ContentSource;
   readonly policy: PolicyConfigInput | PolicyConfig | CompiledPolicy;
+  /** Blobs scanned ahead, while the push was inspected (prescan.ts); a blob it does not know is read and scanned here. */
+  readonly prescanned?: PrescannedBlobs;
 }
 
 /** Nothing scanned (no rule reads content). */
 const NOTHING: ContentFindings = { secrets: [], unscanned: [], scannedBytes: 0, durationMs: 0 };
 
 /** Scans what the push brings for the content conditions; does nothing when no enforce or evaluate rule uses them. */
-export async function scanContent({ changeSet, content, policy }: ScanContentInput): Promise<ContentFindings> {
+export async function scanContent({ changeSet, content, policy, prescanned }: ScanContentInput): Promise<ContentFindings> {
   const compiled = asCompiled(policy);
   const needs = compiled.needs;
   if (!needs.secrets && !needs.unscannable && !needs.secretFiles) return NOTHING;
@@ -65,6 +73,9 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
     unscanned.push(u);
   };
   let scannedBytes = 0;
+  let scannedAhead = 0;
+  /** Blobs scanned whole in which no detector keyword occurs. */
+  const keywordFree = new Set<Oid>();
 
   for (const blob of content.newBlobs()) {
     // Content the upstream already has (a revert, a copy) is not new to the repository.
@@ -72,6 +83,19 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
     const named = needs.secretFiles ? blob.sites.filter((s) => isNamedByContent(s.path)) : [];
     const sites = scansAll ? blob.sites.filter((s) => !allowlisted(s.path)) : [];
     if (sites.length === 0 && named.length === 0) continue;
+    // Scanned ahead: the same scanner on the same bytes, so the same result, without reading the blob again.
+    const ahead = scanner !== undefined && named.length === 0 ? prescanned?.get(blob.oid) : undefined;
+    if (ahead !== undefined) {
+      scannedAhead++;
+      if (ahead.kind === 'binary') {
+        for (const s of sites) noteUnscanned({ commit: s.commit, path: s.path, reason: 'binary', detail: `binary content, ${ahead.size} bytes` });
+        continue;
+      }
+      scannedBytes += ahead.bytes;
+      if (ahead.keywordFree) keywordFree.add(blob.oid);
+      if (ahead.findings.length > 0) for (const site of sites) secrets.push(...(await keepAdded(content, site, ahead.findings, ahead.spans)));
+      continue;
+    }
     const data = await content.blob(blob.oid);
     if (data.kind === 'text' && named.length > 0) {
       const text = data.data.toString('utf8');
@@ -95,6 +119,7 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
           for (const s of sites) noteUnscanned({ commit: s.commit, path: s.path, reason: 'binary', detail: 'binary content' });
           break;
         }
+        if (result.kind === 'scanned' && result.keywordFree === true) keywordFree.add(blob.oid);
         if (result.kind === 'allowlisted' || result.findings.length === 0) break;
         const spans = findingSpans(data.data, result.findings);
         for (const site of sites) secrets.push(...(await keepAdded(content, site, result.findings, spans)));
@@ -110,6 +135,9 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
       if (c.merge.kind !== 'merge') continue;
       for (const m of c.merge.introduced) {
         if (allowlisted(m.path)) continue;
+        // The merge's own lines are lines of its result; a result scanned whole without a single
+        // keyword holds no secret in any of them (nor anything unscanned): no diff against the parents.
+        if (m.result !== undefined && m.result.kind !== 'submodule' && keywordFree.has(m.result.oid)) continue;
         const own = await content.mergeContentOf(m);
         switch (own.kind) {
           case 'none':
@@ -140,22 +168,14 @@ export async function scanContent({ changeSet, content, policy }: ScanContentInp
       }
     }
   }
-  return { secrets, unscanned, ...(needs.secretFiles ? { secretFiles } : {}), scannedBytes, durationMs: performance.now() - started };
-}
-
-/** The lines each finding covers (first and last, 1-based): a PEM key spans many. */
-function findingSpans(data: Buffer, findings: readonly SecretFinding[]): Array<readonly [number, number]> {
-  if (findings.every((f) => f.length < 64)) return findings.map((f) => [f.line, f.line]);
-  // Decoded as the scanner decodes it, so lines and columns agree.
-  const text = data.toString('utf8');
-  const starts = [0];
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) starts.push(i + 1);
-  return findings.map((f) => {
-    const offset = (starts[f.line - 1] ?? 0) + f.column - 1;
-    let last = f.line;
-    for (let i = text.indexOf('\n', offset); i >= 0 && i < offset + f.length; i = text.indexOf('\n', i + 1)) last++;
-    return [f.line, last];
-  });
+  return {
+    secrets,
+    unscanned,
+    ...(needs.secretFiles ? { secretFiles } : {}),
+    scannedBytes,
+    ...(prescanned !== undefined ? { scannedAhead } : {}),
+    durationMs: performance.now() - started,
+  };
 }
 
 /** The findings of a blob that a site adds: those on a line the site adds, or all of them where its added lines are unknown. */

@@ -37,4 +37,14 @@ export {
 } from './compile';
 export { MAX_REASONS_PER_RULE, decide, describeFileChange, describeRefChange, evaluate, formatBytes, repoName } from './evaluate';
 export { scanContent, type ContentSource, type ScanContentInput } from './content';
+export {
+  BlobScanPool,
+  MAX_PRESCAN_BLOB_BYTES,
+  prescanWorkerScript,
+  type BlobPrescan,
+  type BlobScanPoolOptions,
+  type PrescanStats,
+  type PrescannedBlob,
+  type PrescannedBlobs,
+} from './prescan';
 export { MAX_REMOTE_FINDINGS, renderDecision, type RenderOptions, type RenderedDecision } from './render';

@@ -89,6 +89,8 @@ export interface ContentFindings {
   readonly secretFiles?: readonly SecretFileHit[];
   /** Bytes of blob content scanned, and how long it took (for the audit record and benchmarks). */
   readonly scannedBytes: number;
+  /** Blobs whose scan was done ahead, while the push was inspected (prescan.ts); absent without a prescan. */
+  readonly scannedAhead?: number;
   readonly durationMs: number;
 }
 
