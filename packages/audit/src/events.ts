@@ -74,7 +74,8 @@ export interface InspectionRecord {
   readonly upstream?: { readonly refs: number; readonly pushedRefs: Readonly<Record<string, string | null>> };
   readonly changes?: ChangeSetSummary;
   /** What the content scan read and found (counts only: the findings themselves are in the decision, masked). */
-  readonly scan?: { readonly scannedBytes: number; readonly secrets: number; readonly unscanned: number };
+  /** What the policy's content scan read; `scannedAhead`: blobs scanned beside the inspection, in the prescan's worker. */
+  readonly scan?: { readonly scannedBytes: number; readonly scannedAhead?: number; readonly secrets: number; readonly unscanned: number };
 }
 
 /** An error as recorded: the public code and the (already client-safe) message. */

@@ -105,7 +105,8 @@ export async function createGateway(config: GatewayConfig, deps: GatewayDeps = {
   const closers: (() => Promise<void>)[] = [];
   try {
     // Compiled first: a policy that cannot be used stops the start before anything is opened.
-    const policy = deps.policy ?? pushPolicy(config.policy);
+    const policy = deps.policy ?? pushPolicy(config.policy, { logger });
+    if (deps.policy === undefined) closers.push(async () => policy.close?.());
     if (masker.weakSecrets() > 0) {
       logger.warn('an upstream credential is shorter than 8 characters; it is masked everywhere it appears, which may also hide unrelated text');
     }

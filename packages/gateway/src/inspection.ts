@@ -21,6 +21,7 @@ import type { InspectionRecord, InspectionTimings } from '@pushgate/audit';
 import { ChangeContent, buildChangeSet, summarize, type ChangeSet, type ChangeSetOptions } from '@pushgate/changes';
 import type { MirrorLease, MirrorRefsSource, MirrorSource, Mirrors } from '@pushgate/mirror';
 import { PushedPackStore, checkObject, type ObjectStore } from '@pushgate/objects';
+import type { BlobPrescan } from '@pushgate/policy';
 import { indexPack, spoolPack, type IndexedPack } from '@pushgate/pack';
 import { decodeAdvertisement, expectsPack, type GitService, type ReceivePackRequest } from '@pushgate/protocol';
 import type { Upstream } from '@pushgate/relay';
@@ -47,6 +48,8 @@ export interface InspectionInput {
   readonly onProgress: ProgressSink;
   /** The upstream's refs, requested when the push arrived (see `upstreamRefs`); without it the mirror always fetches. */
   readonly advertised?: Promise<ReadonlyMap<string, Oid>>;
+  /** The policy's prescan of a pack of this size (fed while the pack is indexed), if it has one. */
+  readonly prescan?: (packBytes: number) => BlobPrescan | undefined;
 }
 
 /**
@@ -59,6 +62,8 @@ export interface InspectedPush {
   readonly changeSet: ChangeSet;
   /** The push's content (line diffs, added lines, new blobs), read on demand. */
   readonly content: ChangeContent;
+  /** The pack's blobs, scanned for the policy while the push was inspected (finish() before closeContent()). */
+  readonly prescan: BlobPrescan | undefined;
   /** The pack as received, byte for byte, or undefined for a push that only deletes. */
   readonly packPath: string | undefined;
   readonly packBytes: number;
@@ -151,6 +156,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
   /** How the upstream's refs were learnt (the open that may have fetched, not the later hold). */
   let refsFrom: MirrorRefsSource | undefined;
   let pushed: PushedPackStore | undefined;
+  let prescan: BlobPrescan | undefined;
   /** Set once the push passed: the reader and the lease then live until closeContent(). */
   let passed = false;
   try {
@@ -184,6 +190,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     let store: ObjectStore = mirrorObjects;
     let indexed: IndexedPack | undefined;
     if (spooled.value !== undefined) {
+      const ahead = (prescan = input.prescan?.(spooled.value.bytes));
       indexed = await stage('indexMs', () =>
         indexPack(packPath, {
           limits: ctx.limits,
@@ -192,6 +199,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
           // Like receive.fsckObjects: hostile trees (.git, .., /), malformed commits and tags are refused here.
           onObject: (o) => {
             if (o.type !== 'blob') checkObject(o.type, o.data, { oid: o.oid });
+            else ahead?.add(o.oid, o.data);
           },
           onProgress: input.onProgress,
           signal: input.signal,
@@ -206,6 +214,8 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
         thinBases: indexed.externalBases.length,
         maxDeltaDepth: indexed.maxDeltaDepth,
       };
+      // Blobs the prescan had no room for are read from the pack by its worker while the change set is built.
+      prescan?.indexed({ packPath, idxPath: indexed.idxPath, mirrorGitDir: lease.gitDir, limits: ctx.limits });
       pushed = PushedPackStore.open(packPath, indexed.idxPath, { limits: ctx.limits, base: mirrorObjects });
       store = pushed.withBase();
     }
@@ -228,10 +238,13 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     const content = new ChangeContent({ changeSet, store, mirror: mirrorObjects, options: ctx.changeSetOptions, signal: input.signal });
     const openPack = pushed;
     const openLease = lease;
+    const openPrescan = prescan;
     let open = true;
     const closeContent = (): void => {
       if (!open) return;
       open = false;
+      // Its worker may still read the pack and the mirror: it is told to stop first.
+      openPrescan?.cancel();
       openPack?.close();
       openLease.release();
     };
@@ -240,6 +253,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
       kind: 'inspected',
       changeSet,
       content,
+      prescan,
       packPath: indexed === undefined ? undefined : packPath,
       packBytes: indexed?.packBytes ?? 0,
       spool: indexed === undefined ? undefined : spool,
@@ -261,6 +275,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
     return { kind: 'refused', error, record, mirror: refsFrom };
   } finally {
     if (!passed) {
+      prescan?.cancel();
       pushed?.close();
       lease?.release();
       await spool?.dispose();

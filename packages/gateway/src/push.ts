@@ -343,6 +343,7 @@ async function runPush(
       signal: call.signal,
       onProgress: progress?.sink ?? (() => undefined),
       advertised: push.advertised,
+      prescan: deps.policy.prescan === undefined ? undefined : (bytes) => deps.policy.prescan?.(bytes),
     },
     deps.inspection,
   );
@@ -418,7 +419,9 @@ async function runPush(
 async function decide(call: GitCall, request: ReceivePackRequest, inspection: InspectedPush, policy: PushPolicy): Promise<Decided> {
   let findings: ContentFindings;
   try {
-    findings = await policy.scan(inspection.changeSet, inspection.content);
+    // What was scanned beside the inspection; the rest is read and scanned now.
+    const prescanned = await inspection.prescan?.finish();
+    findings = await policy.scan(inspection.changeSet, inspection.content, prescanned);
   } catch (e) {
     const why = isPushgateError(e) ? ` (${e.code})` : '';
     if (!isPushgateError(e)) call.logger.error('scanning a push for policy failed', { error: e instanceof Error ? e.stack : String(e) });
@@ -453,7 +456,16 @@ function withPolicyStep(record: InspectionRecord, decided: Decided): InspectionR
       ...(findings === undefined ? {} : { scanMs: Math.round(findings.durationMs) }),
       ...(decided.kind === 'decided' ? { decideMs: decided.decideMs } : {}),
     },
-    ...(findings === undefined ? {} : { scan: { scannedBytes: findings.scannedBytes, secrets: findings.secrets.length, unscanned: findings.unscanned.length } }),
+    ...(findings === undefined
+      ? {}
+      : {
+          scan: {
+            scannedBytes: findings.scannedBytes,
+            ...(findings.scannedAhead !== undefined ? { scannedAhead: findings.scannedAhead } : {}),
+            secrets: findings.secrets.length,
+            unscanned: findings.unscanned.length,
+          },
+        }),
   };
 }
 
