@@ -7,7 +7,7 @@
  * output, the gateway's log or the audit table. The scenarios marked `both` also run on PostgreSQL.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -172,6 +172,43 @@ const scenarios: Scenario[] = [
     },
   },
   {
+    name: "a large push is scanned beside its inspection (the prescan's worker): the same denial, path:line and masked secret",
+    both: true,
+    async run(t) {
+      await t.sync();
+      // Random hex does not compress far: ~1.5 MB of pack, over the size from which packs are prescanned.
+      const noise = Array.from({ length: 24_000 }, () => randomBytes(64).toString('hex')).join('\n');
+      const { keyId, secretKey } = awsCredentials();
+      const lines = [...Array.from({ length: 40 }, (_, i) => `option_${i} = plain value ${i}`), `aws_access_key_id = ${keyId}`, `aws_secret_access_key = ${secretKey}`];
+      const commit = await t.h.git.commitFiles(t.work, { 'data/noise.txt': `${noise}\n`, 'config/cloud.ini': `${lines.join('\n')}\n` }, 'data and cloud settings');
+      const refsBefore = await t.upstreamRefs();
+      const denied = await t.push(['origin', 'HEAD:refs/heads/feature/large']);
+      expect(denied.code).not.toBe(0);
+      expect(denied.stderr).toMatch(/! \[remote rejected\] HEAD -> feature\/large \(.*no-secrets.*\)/);
+      const found = denied.stderr.split('\n').filter((l) => l.startsWith('remote:') && l.includes('config/cloud.ini:41'));
+      expect(found.join('\n')).toContain('AKIA****');
+      expect(found.join('\n')).toContain(commit.slice(0, 7));
+      expect(await t.upstreamRefs()).toEqual(refsBefore);
+      expect(denied.row.outcome).toBe('denied');
+      const reasons = decisionOf(denied.row).reasons.filter((r) => r.rule === 'no-secrets');
+      expect(reasons).toEqual(expect.arrayContaining([expect.objectContaining({ commit, path: 'config/cloud.ini', line: 41, finding: expect.stringContaining('AKIA****') })]));
+      const inspection = (denied.row.detail as { inspection: { pack: { bytes: number }; scan: { scannedBytes: number; scannedAhead?: number } } }).inspection;
+      expect(inspection.pack.bytes).toBeGreaterThanOrEqual(1024 * 1024);
+      // Both new blobs were scanned by the worker while the pack was indexed, none after.
+      expect(inspection.scan.scannedAhead).toBe(2);
+      expect(inspection.scan.scannedBytes).toBeGreaterThan(noise.length);
+      for (const secret of [keyId, secretKey]) expect(denied.stderr).not.toContain(secret);
+
+      // The same push without the secret is relayed.
+      await t.h.git.gitOk(['reset', '-q', '--hard', 'HEAD~1'], { cwd: t.work });
+      const clean = await t.h.git.commitFiles(t.work, { 'data/noise.txt': `${noise}\n`, 'config/cloud.ini': 'region = eu-west-1\n' }, 'data and cloud settings');
+      const allowed = await t.push(['origin', 'HEAD:refs/heads/feature/large']);
+      expect(allowed.code).toBe(0);
+      expect((await t.upstreamRefs()).get('refs/heads/feature/large')).toBe(clean);
+      expect((allowed.row.detail as { inspection: { scan: { scannedAhead?: number } } }).inspection.scan.scannedAhead).toBe(2);
+    },
+  },
+  {
     name: 'a rename into a protected path is held: every ref refused under the stored hold, its review link shown, nothing reaches the upstream',
     both: true,
     async run(t) {
@@ -303,7 +340,9 @@ describe.each(backends.map((db) => [db.name, db] as const))('policy through the 
       const r = await t.h.git.git(['-c', `http.extraHeader=X-Request-Id: ${requestId}`, 'push', ...argv], { cwd: t.work });
       await t.h.inProcess!.idle();
       const rows = await listAuditEvents(t.h.inProcess!.database, { requestId });
-      const row = rows.find((e) => e.kind === 'http.request' && e.service === 'git-receive-pack' && (e.detail as { method?: string } | null)?.method === 'POST');
+      // A push over git's http.postBuffer (1 MiB) is preceded by a probe POST of an empty request: the push is the POST with a pack.
+      const posts = rows.filter((e) => e.kind === 'http.request' && e.service === 'git-receive-pack' && (e.detail as { method?: string } | null)?.method === 'POST');
+      const row = posts.find((e) => (e.detail as { inspection?: unknown } | null)?.inspection !== undefined) ?? posts[0];
       if (row === undefined) throw new Error(`no audit row for the push (${requestId}): git said ${r.stderr}`);
       return { code: r.code, stderr: r.stderr, row };
     };
