@@ -2,12 +2,15 @@
  * Policy's cost next to the inspection it follows: on the synthetic thin push (the pack
  * benchmark's) and, given `--repo` and `--range`, on a real public history's thin push, each run
  * indexes the pack (strict object checks, thin bases from the base repository), builds the change
- * set, then judges it with fixtures/policy/recommended.yaml: the content scan (each new blob read
- * once, secrets looked for, added lines asked only where something matched) and evaluate. Reported
- * with medians: policy time / inspection time (goal ≤ 20 %) and the content scan's throughput in
- * MB of scanned blob content per second (goal ≥ 50 MB/s).
+ * set, then judges it with fixtures/policy/recommended.yaml as the gateway does: blobs handed to
+ * the content prescan's worker while the pack is indexed, then the content scan (each new blob
+ * once, what the worker found taken from it, added lines asked only where something matched) and
+ * evaluate. Reported with medians: policy time on the request's thread / inspection time (goal
+ * ≤ 20 %) and the content scan's throughput in MB of scanned blob content per second of scanning
+ * in both threads (goal ≥ 50 MB/s); each push is measured without the prescan too, for comparison.
+ * Needs `npm run build` (the worker is dist/prescan-worker.js).
  *
- *   npx tsx scripts/bench/policy.ts [--runs 3] [--no-write] [--repo <bare git dir> --range <old>..<new>]
+ *   npx tsx scripts/bench/policy.ts [--runs 3] [--no-write] [--no-prescan] [--repo <bare git dir> --range <old>..<new>]
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -26,7 +29,7 @@ const { values } = parseArgs({
   options: { runs: { type: 'string', default: '3' }, 'no-write': { type: 'boolean', default: false }, 'no-prescan': { type: 'boolean', default: false }, ...HISTORY_OPTIONS, help: { type: 'boolean', short: 'h' } },
 });
 if (values.help) {
-  process.stdout.write('Usage: npx tsx scripts/bench/policy.ts [--runs 3] [--no-write] [--repo <bare git dir> --range <old>..<new>]\n');
+  process.stdout.write('Usage: npx tsx scripts/bench/policy.ts [--runs 3] [--no-write] [--no-prescan] [--repo <bare git dir> --range <old>..<new>]\n');
   process.exit(0);
 }
 const runs = Number(values.runs);
@@ -125,7 +128,7 @@ interface Measured {
   readonly runs: Run[];
 }
 
-async function measure(on: string, pack: string, base: string, old: string, tip: string): Promise<Measured> {
+async function measure(on: string, pack: string, base: string, old: string, tip: string, prescanning: boolean): Promise<Measured> {
   const out: Run[] = [];
   // As the gateway runs it: one worker for every push, started before the first (see pushPolicy).
   const config = compilePolicy(parseYaml(readFileSync(join(ROOT, POLICY_FILE), 'utf8'))).config;
@@ -135,7 +138,7 @@ async function measure(on: string, pack: string, base: string, old: string, tip:
     for (let i = 0; i < runs; i++) {
       const r = await once(pack, base, old as Oid, tip as Oid, join(ROOT, '.bench', `policy-${process.pid}.idx`), pool);
       log(
-        `${on} run ${i + 1}: inspection ${(r.inspectMs / 1000).toFixed(2)} s, scan ${(r.scanMs / 1000).toFixed(2)} s (handover ${r.handoverMs.toFixed(0)} ms, wait ${r.waitMs.toFixed(0)} ms, worker ${(r.workerMs / 1000).toFixed(2)} s, ${r.ahead} blobs ahead, ${r.left} left; ${(r.scannedBytes / 1e6).toFixed(1)} MB), evaluate ${r.evaluateMs.toFixed(0)} ms → ${r.decision} (${r.reasons} reasons)`,
+        `${on}${prescanning ? '' : ' (no prescan)'} run ${i + 1}: inspection ${(r.inspectMs / 1000).toFixed(2)} s, scan ${(r.scanMs / 1000).toFixed(2)} s (handover ${r.handoverMs.toFixed(0)} ms, wait ${r.waitMs.toFixed(0)} ms, worker ${(r.workerMs / 1000).toFixed(2)} s, ${r.ahead} blobs ahead, ${r.left} left; ${(r.scannedBytes / 1e6).toFixed(1)} MB), evaluate ${r.evaluateMs.toFixed(0)} ms → ${r.decision} (${r.reasons} reasons)`,
       );
       out.push(r);
     }
@@ -147,39 +150,64 @@ async function measure(on: string, pack: string, base: string, old: string, tip:
 
 const med = (m: Measured, f: (r: Run) => number) => median(m.runs.map(f));
 const policyMs = (r: Run) => r.scanMs + r.evaluateMs;
-const mbps = (r: Run) => r.scannedBytes / 1e6 / (r.scanMs / 1000);
+/** Scanned bytes over the scan's time in both threads (the worker's and the request's). */
+const mbps = (r: Run) => r.scannedBytes / 1e6 / ((r.scanMs + r.workerMs) / 1000);
+const share = (m: Measured) => med(m, (r) => policyMs(r) / r.inspectMs);
 
 const { ensurePush } = await import('../synth/repo');
 const synth = await ensurePush({ seed: 1, commits: 3000, packBytes: 25e6 }, { seed: 2, commits: 6000, packBytes: 40e6 }, log);
-const measured: Measured[] = [await measure('synthetic thin push', synth.packPath, synth.baseDir, synth.baseTip, synth.tip)];
+const pushes: Array<{ on: string; pack: string; base: string; old: string; tip: string }> = [
+  { on: 'synthetic thin push', pack: synth.packPath, base: synth.baseDir, old: synth.baseTip, tip: synth.tip },
+];
 if (source === undefined) log(`policy: no public history this run: ${HISTORY_HINT}`);
 else {
   const h = await ensureHistory(source, log);
-  measured.push(await measure(`${h.name} ${h.range}`, h.packPath, h.baseDir, h.baseTip, h.tip));
+  pushes.push({ on: `${h.name} ${h.range}`, pack: h.packPath, base: h.baseDir, old: h.baseTip, tip: h.tip });
+}
+const measured: Measured[] = [];
+const sequential: Measured[] = [];
+for (const p of pushes) {
+  measured.push(await measure(p.on, p.pack, p.base, p.old, p.tip, prescanning));
+  // The same push with the whole scan after the change set, for comparison (not with --no-prescan: that is the main table then).
+  if (prescanning) sequential.push(await measure(p.on, p.pack, p.base, p.old, p.tip, false));
 }
 
 const goals: Goal[] = measured.flatMap((m) => [
-  { what: 'policy time (content scan + evaluate) / inspection (index + change set), recommended rules', on: m.on, measured: med(m, (r) => policyMs(r) / r.inspectMs), limit: GOALS.share, unit: 'x', section: SECTION },
+  { what: 'policy time (content scan + evaluate) / inspection (index + change set), recommended rules', on: m.on, measured: share(m), limit: GOALS.share, unit: 'x', section: SECTION },
 ]);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 const rows = measured.map(
   (m) =>
-    `| ${m.on} | ${m.runs[0].commits} | ${m.runs[0].fileChanges} | ${(med(m, (r) => r.inspectMs) / 1000).toFixed(2)} s | ${(med(m, (r) => r.scanMs) / 1000).toFixed(2)} s | ${med(m, (r) => r.evaluateMs).toFixed(0)} ms | **${(100 * med(m, (r) => policyMs(r) / r.inspectMs)).toFixed(1)} %** (≤ 20 % ${med(m, (r) => policyMs(r) / r.inspectMs) <= GOALS.share ? '✓' : '✗'}) | ${(med(m, (r) => r.scannedBytes) / 1e6).toFixed(1)} MB | **${med(m, mbps).toFixed(0)} MB/s** (≥ 50 ${med(m, mbps) >= GOALS.scanMBps ? '✓' : '✗'}) | ${m.runs[0].decision} |`,
+    `| ${m.on} | ${m.runs[0].commits} | ${m.runs[0].fileChanges} | ${seconds(med(m, (r) => r.inspectMs))} | ${seconds(med(m, (r) => r.scanMs))} (${med(m, (r) => r.handoverMs).toFixed(0)} ms handover) | ${med(m, (r) => r.evaluateMs).toFixed(0)} ms | **${(100 * share(m)).toFixed(1)} %** (≤ 20 % ${share(m) <= GOALS.share ? '✓' : '✗'}) | ${seconds(med(m, (r) => r.workerMs))}, ${med(m, (r) => r.left)} left | ${(med(m, (r) => r.scannedBytes) / 1e6).toFixed(1)} MB | **${med(m, mbps).toFixed(0)} MB/s** (≥ 50 ${med(m, mbps) >= GOALS.scanMBps ? '✓' : '✗'}) | ${m.runs[0].decision} |`,
+);
+const sequentialRows = sequential.map(
+  (m) => `| ${m.on} | ${seconds(med(m, (r) => r.scanMs))} | ${med(m, (r) => r.evaluateMs).toFixed(0)} ms | ${(100 * share(m)).toFixed(1)} % | ${m.runs[0].decision} |`,
 );
 const gitVersion = (await import('node:child_process')).execFileSync('git', ['--version'], { encoding: 'utf8' }).trim();
 const section = [
   SECTION,
   '',
-  `Command: \`npx tsx scripts/bench/policy.ts --runs ${runs}${source ? ` ${shownHistoryArgs(source)}` : ''}\` (${new Date().toISOString().slice(0, 10)}; ${machine(gitVersion)}; load average ${load().toFixed(1)} at the end).`,
+  `Command: \`npx tsx scripts/bench/policy.ts --runs ${runs}${prescanning ? '' : ' --no-prescan'}${source ? ` ${shownHistoryArgs(source)}` : ''}\` (${new Date().toISOString().slice(0, 10)}; ${machine(gitVersion)}; load average ${load().toFixed(1)} at the end; \`npm run build\` first: the prescan's worker is dist/prescan-worker.js).`,
   '',
-  `Each run inspects the push as the gateway does (index with strict object checks, change set with the gateway's caches), then judges it with [\`${POLICY_FILE}\`](../${POLICY_FILE}): the content scan reads each blob the push brings once (blobs the upstream already has are skipped), looks for secrets with the built-in detectors, and asks for a file's added lines only where something matched; evaluate then runs every rule. Medians of ${runs} runs:`,
+  `Each run inspects the push as the gateway does (index with strict object checks, change set with the gateway's caches), then judges it with [\`${POLICY_FILE}\`](../${POLICY_FILE}). As in the gateway, ${prescanning ? 'each blob is handed to the content prescan while the pack is indexed (copied into 1 MiB batches for a worker thread that runs the secret scanner beside the inspection; blobs with no room within its 32 MiB bound are read from the indexed pack by the worker while the change set is built), and' : 'without the prescan (--no-prescan),'} the content scan after the change set takes what the worker found and reads and scans anything else (each new blob once, blobs the upstream already has skipped), asking for a file's added lines only where something matched; evaluate then runs every rule. Policy time is what the policy costs the request's thread: the handover during indexing (counted out of the inspection), the scan after the change set (waiting for the worker included) and evaluate. Medians of ${runs} runs:`,
   '',
-  '| push | commits | file changes | inspection | content scan | evaluate | policy / inspection | scanned | scan throughput | decision |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---|',
+  '| push | commits | file changes | inspection | content scan on the request\'s thread | evaluate | policy / inspection | scan in the worker (beside the inspection) | scanned | scan throughput | decision |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|',
   ...rows,
   '',
-  'The scan throughput counts the bytes of blob content read and scanned over the whole scan (reading the blobs out of the pack included).',
+  'The scan throughput is the blob content scanned over the scan\'s time in both threads (the worker\'s and the request\'s). "left": blobs the prescan did not know, scanned after the change set.',
+  ...(sequentialRows.length > 0
+    ? [
+        '',
+        'The same pushes with the whole scan after the change set, on the request\'s thread (the policy before the prescan; `--no-prescan`), in the same run:',
+        '',
+        '| push | content scan | evaluate | policy / inspection | decision |',
+        '|---|---:|---:|---:|---|',
+        ...sequentialRows,
+      ]
+    : []),
   '',
-  'Why the policy/inspection goal is missed, and what it would take: the content scan reads every blob the push brings whole — ~280–330 MB here, ten times the packs\' size, since most of those blobs are small edits stored as deltas — while the inspection before it touches blob content only for rename detection. The keyword prefilter keeps the detectors\' cost flat, so the scan runs at the speed of reading and lower-casing bytes. Getting under 20 % would take scanning only what changed for files whose previous version the push also carries (a line diff is ~75 µs a file; scan only its added lines), running the scan in a worker thread beside the change set, or a path allowlist for vendored and generated trees.',
+  'Where the time went before, and what changed: the content scan reads every blob version the push brings — ~280–330 MB here, ten times the packs\' size, since most are small edits stored as deltas — and ran after the change set on the request\'s thread. Two things moved it out of the way: the keyword automaton runs over a blob\'s bytes first and stops at the first keyword, so a blob without any (88 % of libgit2\'s) is never decoded; and the blobs are scanned in a worker while the main thread indexes the pack and builds the change set, from the copies indexing hands over — the only time every blob is in memory anyway, so nothing is read twice. A merge whose result holds no keyword is no longer diffed against its parents for its own lines. On a two-core machine the worker takes the other core; on a gateway busy with several large pushes at once, their scans queue in the one worker and more is left for the request\'s thread.',
 ].join('\n');
 process.stdout.write(`${section}\n`);
 if (!values['no-write']) {
