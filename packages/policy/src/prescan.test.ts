@@ -250,3 +250,109 @@ describe('BlobScanPool within its memory bound', () => {
     expect(known + again.stats.left).toBe(200);
   });
 });
+
+/** A prescan that knows none of `oids`, and says so. */
+function expectNothingKnown(ahead: PrescannedBlobs, oids: Iterable<Oid>): void {
+  for (const oid of oids) expect(ahead.get(oid)).toBeUndefined();
+  expect(ahead.stats.blobs).toBe(0);
+  expect(ahead.stats.bytes).toBe(0);
+}
+
+describe('a cancelled prescan', () => {
+  it('knows nothing, and does not disturb another push on the same worker', async () => {
+    const blobs = sampleBlobs();
+    const p = pool({ batchBytes: 4096 });
+    const cancelled = p.begin();
+    const kept = p.begin();
+    // Interleaved, as two pushes indexed at the same time are.
+    for (const [label, data] of blobs) {
+      cancelled.add(fakeOid(label), data);
+      kept.add(fakeOid(label), data);
+    }
+    cancelled.cancel();
+    cancelled.cancel();
+    cancelled.add(fakeOid('after cancel'), Buffer.from('x'));
+    cancelled.indexed({ packPath: '/nonexistent.pack', idxPath: '/nonexistent.idx', mirrorGitDir: '/nonexistent', limits: DEFAULT_LIMITS });
+    expectNothingKnown(await cancelled.finish(), [...blobs.keys(), 'after cancel'].map(fakeOid));
+    const ahead = await kept.finish();
+    for (const [label, data] of blobs) expectSame(ahead.get(fakeOid(label)), data, label);
+    // The worker goes on serving the pool.
+    const third = p.begin();
+    const data = blobs.get('PEM key over many lines') ?? Buffer.alloc(0);
+    third.add(fakeOid('third'), data);
+    expectSame((await third.finish()).get(fakeOid('third')), data, 'third');
+  });
+
+  it('cancelled while it finishes, knows nothing either (its skipped batches are not clean)', async () => {
+    const blobs = sampleBlobs();
+    const session = pool({ batchBytes: 4096 }).begin();
+    for (const [label, data] of blobs) session.add(fakeOid(label), data);
+    const finishing = session.finish();
+    session.cancel();
+    expectNothingKnown(await finishing, [...blobs.keys()].map(fakeOid));
+  });
+});
+
+describe('a prescan that fails', () => {
+  const secret = Buffer.from(`${positiveSamples(4, 1)[0].text}\n`);
+
+  /** A pool whose worker cannot start, the errors it reports, and its first session fed a blob. */
+  function failing(workerScript: string) {
+    const errors: string[] = [];
+    let reported: () => void = () => undefined;
+    const error = new Promise<void>((resolve) => (reported = resolve));
+    const p = pool({ workerScript, onError: (m) => (errors.push(m), reported()) });
+    return { p, errors, error };
+  }
+
+  function throwingScript(): string {
+    const script = join(tmp('prescan-worker'), 'throws.mjs');
+    writeFileSync(script, "throw new Error('the worker cannot start');\n");
+    return script;
+  }
+
+  it.each([
+    ['throws as it loads', throwingScript],
+    ['is missing', () => join(tmpdir(), 'pg-no-such-dir', 'prescan-worker.js')],
+  ])('whose worker %s knows nothing, and says why', async (_name, script) => {
+    const { p, errors, error } = failing(script());
+    const session = p.begin();
+    session.add(fakeOid('secret'), secret);
+    const ahead = await session.finish();
+    expectNothingKnown(ahead, [fakeOid('secret')]);
+    await error;
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('knows nothing when its worker was lost before it finished', async () => {
+    const { p, errors, error } = failing(throwingScript());
+    const session = p.begin();
+    session.add(fakeOid('secret'), secret);
+    // The worker is gone before the push is judged (the change set takes a while).
+    await error;
+    expectNothingKnown(await session.finish(), [fakeOid('secret')]);
+    expect(errors.length).toBeGreaterThan(0);
+  });
+
+  it('knows nothing once the pool is closed, whether begun before or after', async () => {
+    const p = pool();
+    const before = p.begin();
+    before.add(fakeOid('secret'), secret);
+    await p.close();
+    expectNothingKnown(await before.finish(), [fakeOid('secret')]);
+    const after = p.begin();
+    after.add(fakeOid('secret'), secret);
+    after.indexed({ packPath: '/nonexistent.pack', idxPath: '/nonexistent.idx', mirrorGitDir: '/nonexistent', limits: DEFAULT_LIMITS });
+    expectNothingKnown(await after.finish(), [fakeOid('secret')]);
+  });
+
+  it('leaves unknown what it cannot read from the pack named', async () => {
+    const session = pool({ maxInFlightBytes: 16 }).begin();
+    session.add(fakeOid('secret'), secret);
+    const dir = tmp('prescan-nopack');
+    session.indexed({ packPath: join(dir, 'gone.pack'), idxPath: join(dir, 'gone.idx'), mirrorGitDir: dir, limits: DEFAULT_LIMITS });
+    const ahead = await session.finish();
+    expectNothingKnown(ahead, [fakeOid('secret')]);
+    expect(ahead.stats.left).toBe(1);
+  });
+});
