@@ -5,12 +5,12 @@
  * (scanned again when the push is judged), never reported clean.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import { DEFAULT_LIMITS, type Oid } from '@pushgate/core';
-import { GitFixture } from '@pushgate/changes/test-support';
+import { GitFixture, PushScenario, thinPack } from '@pushgate/changes/test-support';
 import { indexPack } from '@pushgate/pack';
 import { compilePolicy } from './compile';
 import type { PolicyConfigInput } from './config';
@@ -198,6 +198,39 @@ describe('BlobScanPool within its memory bound', () => {
     const results = [...repo.blobs.keys()].map((oid) => ahead.get(oid));
     expect(results.filter((b) => b?.kind === 'text' && b.findings.length > 0).length).toBeGreaterThan(10);
     expect(results.some((b) => b?.kind === 'binary')).toBe(true);
+  });
+
+  it("reads a thin pack's blobs, deltas on the mirror's objects included", async () => {
+    const r = new Rng(31);
+    const big = Array.from({ length: 400 }, (_, i) => `const value${i} = "${r.str('abcdefghijklmnop', 40)}";`).join('\n');
+    const scenario = PushScenario.create('prescan-thin', (w) => {
+      w.write('src/big.ts', `${big}\n`);
+      w.write('config/app.env', 'name = "app"\n');
+      w.commit('initial');
+    });
+    try {
+      const old = scenario.rev('HEAD');
+      const pat = positiveSamples(32, 1).find((s) => s.detector === 'github-pat');
+      scenario.work.write('src/big.ts', `${big}\n// ${pat?.text}\n`);
+      scenario.work.write('config/app.env', `name = "app"\n${positiveSamples(33, 1)[0].text}\n`);
+      scenario.work.write('src/new.ts', 'export const fresh = true;\n');
+      const tip = scenario.work.commit('secrets');
+      const pack = thinPack(scenario.work, [tip, `^${old}`], tmp('prescan-thin-pack'));
+      expect(pack.externalBases).toBeGreaterThan(0);
+      const listed = scenario.work.gitBytes(['show-index'], readFileSync(pack.idxPath)).toString('latin1').trim().split('\n').map((l) => l.split(' ')[1]);
+      const blobs = new Map<Oid, Buffer>();
+      for (const oid of listed) if (scenario.work.git('cat-file', '-t', oid).trim() === 'blob') blobs.set(oid as Oid, scenario.work.gitBytes(['cat-file', 'blob', oid]));
+      expect(blobs.size).toBe(3);
+      const session = pool({ maxInFlightBytes: 16 }).begin();
+      for (const [oid, data] of blobs) session.add(oid, data);
+      session.indexed({ packPath: pack.packPath, idxPath: pack.idxPath, mirrorGitDir: scenario.mirror.dir, limits: DEFAULT_LIMITS });
+      const ahead = await session.finish();
+      for (const [oid, data] of blobs) expectSame(ahead.get(oid), data, oid);
+      expect(ahead.stats).toMatchObject({ blobs: 3, left: 0 });
+      expect([...blobs.keys()].filter((oid) => (ahead.get(oid) as { findings?: unknown[] }).findings?.length)).toHaveLength(2);
+    } finally {
+      scenario.cleanup();
+    }
   });
 
   it('takes 20 MB of blobs through 64 KiB batches and 1 MiB in flight, and knows every one once the pack is indexed', async () => {
