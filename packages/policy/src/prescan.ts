@@ -204,6 +204,11 @@ export class BlobScanPool {
     if (worker !== undefined) await worker.terminate();
   }
 
+  /** @internal Whether `worker` still serves this pool (it was neither lost nor stopped by `close`). */
+  serves(worker: Worker): boolean {
+    return this.worker === worker;
+  }
+
   /** @internal */ register(id: number, session: OpenSession): void {
     this.open.set(id, session);
   }
@@ -349,34 +354,37 @@ class Session implements BlobPrescan {
     if (this.state === 'ended') return NOTHING_AHEAD.finish();
     this.state = 'finishing';
     this.result = new Promise<PrescannedBlobs>((resolve) => {
-      this.pool.register(this.id, {
-        resolve: (answer) => {
-          this.state = 'ended';
-          this.pool.ended();
-          // Known: what was handed over, and what the worker read and scanned (a worker that failed knows nothing).
-          const known = new Map<Oid, number>();
-          if (answer !== undefined) {
-            for (const [oid, size] of this.sent) if (size >= 0) known.set(oid, size);
-            for (const [oid, size] of answer.read) known.set(oid as Oid, size);
-          }
-          const found = new Map(answer?.results ?? []);
-          const stats: PrescanStats = {
-            blobs: known.size,
-            bytes: [...known.values()].reduce((a, b) => a + b, 0),
-            left: this.left + this.sent.size - known.size,
-            workerMs: answer?.workerMs ?? 0,
-            handoverMs: this.handoverMs,
-          };
-          resolve({
-            get(oid) {
-              const size = known.get(oid);
-              if (size === undefined) return undefined;
-              return found.get(oid) ?? { kind: 'text', bytes: size, findings: [], spans: [], keywordFree: true };
-            },
-            stats,
-          });
-        },
-      });
+      const settle = (answer: Extract<FromWorker, { kind: 'done' }> | undefined): void => {
+        // Cancelled while finishing: the worker skipped its batches still queued, which are not clean.
+        if (Atomics.load(this.cancelled, 0) !== 0) answer = undefined;
+        this.state = 'ended';
+        this.pool.ended();
+        // Known: what was handed over, and what the worker read and scanned (a worker that failed knows nothing).
+        const known = new Map<Oid, number>();
+        if (answer !== undefined) {
+          for (const [oid, size] of this.sent) if (size >= 0) known.set(oid, size);
+          for (const [oid, size] of answer.read) known.set(oid as Oid, size);
+        }
+        const found = new Map(answer?.results ?? []);
+        const stats: PrescanStats = {
+          blobs: known.size,
+          bytes: [...known.values()].reduce((a, b) => a + b, 0),
+          left: this.left + this.sent.size - known.size,
+          workerMs: answer?.workerMs ?? 0,
+          handoverMs: this.handoverMs,
+        };
+        resolve({
+          get(oid) {
+            const size = known.get(oid);
+            if (size === undefined) return undefined;
+            return found.get(oid) ?? { kind: 'text', bytes: size, findings: [], spans: [], keywordFree: true };
+          },
+          stats,
+        });
+      };
+      // Its worker was lost (or the pool closed) before the push was judged: nothing will answer.
+      if (!this.pool.serves(this.worker)) return settle(undefined);
+      this.pool.register(this.id, { resolve: settle });
       try {
         this.flush();
         this.worker.postMessage({ kind: 'end', session: this.id } satisfies ToWorker);
@@ -407,6 +415,13 @@ class Session implements BlobPrescan {
     const batch = this.batch;
     if (batch === undefined || this.oids.length === 0) return;
     this.batch = undefined;
+    if (!this.pool.serves(this.worker)) {
+      // Its worker is gone: nothing would acknowledge the batch, whose bytes would count as in flight for good.
+      this.oids = [];
+      this.ends = [];
+      this.used = 0;
+      return;
+    }
     const data = new Uint8Array(batch.buffer, batch.byteOffset, this.used);
     const message: ToWorker = { kind: 'batch', session: this.id, cancelled: this.cancelled, data, oids: this.oids, ends: Uint32Array.from(this.ends) };
     this.pool.sent(this.used);

@@ -343,3 +343,81 @@ describe('secretLookingPath', () => {
     expect(compileGlob('fixture?.json').matches('deep/fixture1.json')).toBe(true);
   });
 });
+
+describe('the prefilter over bytes', () => {
+  const keywords = [...new Set(BUILTIN_DETECTORS.flatMap((d) => d.keywords))];
+  const matcher = new KeywordMatcher(keywords);
+  const decoder = new TextDecoder('utf-8', { fatal: false });
+  const utf8 = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'utf8'));
+
+  /** A keyword, whole or cut at either end, in any mix of cases. */
+  const keywordPiece = fc
+    .tuple(fc.constantFrom(...keywords), fc.nat(), fc.nat(), fc.array(fc.boolean(), { maxLength: 24 }))
+    .map(([k, a, b, upper]) => {
+      const from = a % 3 === 0 ? a % Math.max(1, k.length) : 0;
+      const to = b % 3 === 0 ? k.length - (b % Math.max(1, k.length)) : k.length;
+      const piece = [...k.slice(from, Math.max(from, to))].map((c, i) => (upper[i] ? c.toUpperCase() : c)).join('');
+      return utf8(piece);
+    });
+  /** Everything a blob may hold around keywords: letters of both cases, other UTF-8, invalid sequences, NUL, line ends. */
+  const piece = fc.oneof(
+    { weight: 4, arbitrary: keywordPiece },
+    { weight: 3, arbitrary: fc.stringMatching(/^[a-zA-Z_=:"' -]{1,6}$/).map(utf8) },
+    { weight: 2, arbitrary: fc.constantFrom('é', 'ü', '✓', '€', '😀', '\u212a', 'ſ', 'İ', '\u00a0').map(utf8) },
+    { weight: 2, arbitrary: fc.constantFrom([0x80], [0xc3], [0xe2, 0x82], [0xff], [0xfe], [0xf0, 0x9f], [0xed, 0xa0, 0x80], [0xc0, 0xaf]).map((b) => Uint8Array.from(b)) },
+    { weight: 1, arbitrary: fc.constantFrom('\n', '\r\n', '\0', '\t').map(utf8) },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 8 }) },
+  );
+  const concat = (parts: readonly Uint8Array[]): Buffer => Buffer.concat(parts);
+
+  it('occursIn(bytes) is whether a scan of the decoded text reports a keyword', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (parts) => {
+        const bytes = concat(parts);
+        let hits = 0;
+        matcher.scan(decoder.decode(bytes), () => hits++);
+        expect(matcher.occursIn(bytes)).toBe(hits > 0);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it('finds in bytes, with a secret among such pieces, what the scan without the prefilter finds', () => {
+    const secrets = positiveSamples(31, 2).map((s) => utf8(s.text));
+    const withSecret = fc.oneof({ weight: 6, arbitrary: piece }, { weight: 1, arbitrary: fc.constantFrom(...secrets) });
+    const sep = fc.constantFrom('\n', ' ', '', '"', '\u00e9').map(utf8);
+    fc.assert(
+      fc.property(fc.array(fc.tuple(withSecret, sep), { maxLength: 30 }), fc.constantFrom(...secrets), fc.nat(), (parts, secret, at) => {
+        const all = parts.flat();
+        all.splice(at % (all.length + 1), 0, utf8('\n'), secret, utf8('\n'));
+        // Binary content (a NUL among the pieces) is not scanned either way.
+        const bytes = concat(all);
+        const fast = defaultScanner.scan(bytes);
+        const slow = defaultScanner.scan(bytes, { prefilter: false });
+        if (fast.kind !== 'scanned' || slow.kind !== 'scanned') {
+          expect(fast).toEqual(slow);
+          return;
+        }
+        expect(fast.findings).toEqual(slow.findings);
+        expect(fast.keywordFree).toBeUndefined();
+        expect(fast.findings.length).toBeGreaterThan(0);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('reports keyword-free exactly when no keyword occurs, and then finds nothing without the prefilter either', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 40 }), (parts) => {
+        const bytes = concat(parts);
+        const fast = defaultScanner.scan(bytes);
+        const slow = defaultScanner.scan(bytes, { prefilter: false });
+        if (fast.kind !== 'scanned') return expect(slow).toEqual(fast);
+        expect(fast.keywordFree === true).toBe(!matcher.occursIn(bytes));
+        if (fast.keywordFree) expect(slow).toEqual({ kind: 'scanned', findings: [], truncated: false });
+        else expect(slow.kind === 'scanned' && slow.findings).toEqual(fast.findings);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+});
