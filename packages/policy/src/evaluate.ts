@@ -8,7 +8,7 @@
  * `when` must find something on the ref. What the conditions found becomes the rule's reasons.
  * Outcome: deny if an enforced, non-exempt reason denies; else hold if one holds; else allow.
  */
-import type { CommitChange, FileChange, RefChange } from '@pushgate/changes';
+import type { CommitChange, FileChange, FileChangeList, FileSide, FileStatus, RefChange } from '@pushgate/changes';
 import type { Identity, Oid } from '@pushgate/core';
 import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile';
 import type { ConditionName, PolicyConditions, PolicyConfig, PolicyConfigInput } from './config';
@@ -46,7 +46,7 @@ interface RefContext {
   /** The commits the rule looks at: those touching its paths, or all of them. */
   readonly scoped: readonly CommitChange[];
   /** The file changes of a scoped commit the rule looks at. */
-  files(commit: CommitChange): readonly FileChange[];
+  files(commit: CommitChange): readonly FileFacts[];
   /** Whether a path is within the rule's paths (every path when it has none). */
   inScope(path: string): boolean;
   /** What the rule's paths matched (empty when it has none). */
@@ -66,15 +66,14 @@ export function evaluate(input: PolicyInput, policy: PolicyConfigInput | PolicyC
 }
 
 /**
- * What every rule reads of the push, made once per evaluation and shared by the rules: file lists
- * (built on each read otherwise), each ref's new commits, and the answers about paths. A large
- * push changes the same paths in commit after commit (libgit2's history: 78,486 file changes of
- * ~9,000 distinct paths), so each distinct path is matched once per rule's `paths`, not once per
- * change.
+ * What every rule reads of the push, made once per evaluation and shared by the rules: the facts
+ * of each file change, each ref's new commits, and the answers about paths. A large push changes
+ * the same paths in commit after commit (libgit2's history: 78,486 file changes of ~20,000
+ * distinct paths), so each distinct path is matched once per rule's `paths`, not once per change.
  */
 interface PushIndex {
-  files(commit: CommitChange): readonly FileChange[];
-  net(ref: RefChange): readonly FileChange[];
+  files(commit: CommitChange): readonly FileFacts[];
+  net(ref: RefChange): readonly FileFacts[];
   /** The new commits a ref brings, in its order, and their ids. */
   own(ref: RefChange): readonly CommitChange[];
   ownIds(ref: RefChange): ReadonlySet<Oid>;
@@ -89,9 +88,9 @@ interface PushIndex {
 function pushIndex(input: PolicyInput): PushIndex {
   const commits = new Map(input.changeSet.commits.map((c) => [c.oid, c]));
   const own = memo((r: RefChange) => (r.kind === 'delete' ? [] : r.commits.flatMap((oid) => commits.get(oid) ?? [])));
-  const net = memo((r: RefChange) => (r.kind !== 'delete' && r.net.kind === 'files' ? r.net.files.toArray() : []));
+  const net = memo((r: RefChange) => factsOf(netList(r)));
   return {
-    files: memo((c: CommitChange) => c.files.toArray()),
+    files: memo((c: CommitChange) => factsOf(c.files)),
     net,
     own,
     ownIds: memo((r: RefChange) => new Set(own(r).map((c) => c.oid))),
@@ -101,11 +100,67 @@ function pushIndex(input: PolicyInput): PushIndex {
   };
 }
 
+/**
+ * What the rules read of one file change. A change list makes a FileChange (a change, two sides,
+ * a dozen fields) on each read; the rules walk these facts instead, made once per change and
+ * evaluation, so that the FileChanges die young (on a push of tens of thousands of changes,
+ * holding them through the evaluation cost more in garbage collection than making them). The
+ * FileChange is made again (`FileChangeList.at(index)`) only for a change a reason describes.
+ */
+interface FileFacts {
+  /** The change's position in its list. */
+  readonly index: number;
+  readonly status: FileStatus;
+  /** The new side's path, or the old side's for a deletion. */
+  readonly path: string;
+  /** A rename's old path. */
+  readonly renamedFrom: string | undefined;
+  /** The new side's size; undefined for a deletion, a submodule or a side without one. */
+  readonly size: number | undefined;
+  /** Whether both sides are the same object (a rename or mode change without an edit). */
+  readonly sameObject: boolean;
+}
+
+function factsOf(list: FileChangeList | undefined): FileFacts[] {
+  const out: FileFacts[] = [];
+  if (list === undefined) return out;
+  let index = 0;
+  for (const f of list) out.push(fileFacts(f, index++));
+  return out;
+}
+
+function fileFacts(f: FileChange, index: number): FileFacts {
+  switch (f.status) {
+    case 'added':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: false };
+    case 'deleted':
+      return { index, status: f.status, path: f.old.path, renamedFrom: undefined, size: undefined, sameObject: false };
+    case 'renamed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: f.old.path, size: size(f.new), sameObject: f.old.oid === f.new.oid };
+    case 'modified':
+    case 'type-changed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: f.old.oid === f.new.oid };
+    default:
+      return unreachable(f);
+  }
+}
+
+/** A side's size as fileSizeOver reads it: none for a submodule (the commit it points at has no size). */
+function size(side: FileSide): number | undefined {
+  return side.kind === 'submodule' ? undefined : side.size;
+}
+
+/** The net change's file list of a ref, when it has one. */
+function netList(ref: RefChange): FileChangeList | undefined {
+  return ref.kind !== 'delete' && ref.net.kind === 'files' ? ref.net.files : undefined;
+}
+
 /** `answer` remembering its answer for each string it was asked about. */
 function cached<V>(answer: (key: string) => V): (key: string) => V {
   const known = new Map<string, V>();
   return (key) => {
-    if (known.has(key)) return known.get(key) as V;
+    const hit = known.get(key);
+    if (hit !== undefined || known.has(key)) return hit as V;
     const v = answer(key);
     known.set(key, v);
     return v;
@@ -227,17 +282,17 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
     };
   }
   const inScope = push.inScope(paths);
-  const filesByCommit = new Map<Oid, readonly FileChange[]>();
+  const filesByCommit = new Map<Oid, readonly FileFacts[]>();
   const hits: Finding[] = [];
   const hitPaths = new Set<string>();
   for (const c of own) {
     // Most commits touch none of the rule's paths: their list is made only once one does.
-    let files: FileChange[] | undefined;
+    let files: FileFacts[] | undefined;
     for (const f of push.files(c)) {
       const path = scopedPath(f, inScope);
       if (path === undefined) continue;
       (files ??= []).push(f);
-      hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(f) });
+      hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(c.files.at(f.index)) });
       hitPaths.add(path);
     }
     let touched = files !== undefined;
@@ -255,12 +310,15 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
   }
   // The net change catches what no new commit shows: a force-push back to an older commit.
   const netPaths: string[] = [];
-  for (const f of push.net(ref)) {
-    const path = scopedPath(f, inScope);
-    if (path === undefined) continue;
-    netPaths.push(path);
-    if (hitPaths.has(path)) continue;
-    hits.push({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(f)} (compared with its old value)` });
+  const netChanges = netList(ref);
+  if (netChanges !== undefined) {
+    for (const f of push.net(ref)) {
+      const path = scopedPath(f, inScope);
+      if (path === undefined) continue;
+      netPaths.push(path);
+      if (hitPaths.has(path)) continue;
+      hits.push({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(netChanges.at(f.index))} (compared with its old value)` });
+    }
   }
   return {
     ref,
@@ -275,27 +333,14 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
 }
 
 /** The first of a change's paths (the new side's, then a rename's old one) within scope, if any. */
-function scopedPath(f: FileChange, inScope: (path: string) => boolean): string | undefined {
-  if (f.status === 'deleted') return inScope(f.old.path) ? f.old.path : undefined;
-  if (inScope(f.new.path)) return f.new.path;
-  return f.status === 'renamed' && inScope(f.old.path) ? f.old.path : undefined;
+function scopedPath(f: FileFacts, inScope: (path: string) => boolean): string | undefined {
+  if (inScope(f.path)) return f.path;
+  return f.renamedFrom !== undefined && inScope(f.renamedFrom) ? f.renamedFrom : undefined;
 }
 
 /** The paths of both sides of a change (one for added, deleted, modified and type-changed). */
-function sidePaths(f: FileChange): string[] {
-  switch (f.status) {
-    case 'added':
-      return [f.new.path];
-    case 'deleted':
-      return [f.old.path];
-    case 'modified':
-    case 'type-changed':
-      return [f.new.path];
-    case 'renamed':
-      return [f.new.path, f.old.path];
-    default:
-      return unreachable(f);
-  }
+function sidePaths(f: FileFacts): string[] {
+  return f.renamedFrom === undefined ? [f.path] : [f.path, f.renamedFrom];
 }
 
 const KIND_WORDS = { regular: 'a regular file', executable: 'an executable file', symlink: 'a symlink', submodule: 'a submodule' } as const;
@@ -401,8 +446,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
         if (f.status !== 'added' && f.status !== 'renamed') return;
-        const looks = ctx.push.secretLooking(f.new.path);
-        if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.new.path}, a file name that holds credentials (${looks.rule})` });
+        const looks = ctx.push.secretLooking(f.path);
+        if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.path}, a file name that holds credentials (${looks.rule})` });
       });
       // Files whose content makes them credential files (`.npmrc` with a token), found by scanContent.
       for (const h of input.content.secretFiles ?? []) {
@@ -443,9 +488,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       if (limit === undefined) return undefined;
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
-        if (f.status === 'deleted' || f.new.kind === 'submodule' || f.new.size === undefined || f.new.size <= limit) return;
-        if (f.status !== 'added' && f.old.oid === f.new.oid) return;
-        out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `${f.new.path} is ${formatBytes(f.new.size)} (over the ${formatBytes(limit)} limit)` });
+        if (f.size === undefined || f.size <= limit || f.sameObject) return;
+        out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `${f.path} is ${formatBytes(f.size)} (over the ${formatBytes(limit)} limit)` });
       });
       return out;
     }
@@ -454,10 +498,10 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       if (exts === undefined) return undefined;
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
-        if (f.status === 'deleted' || (f.status === 'modified' && f.old.oid === f.new.oid)) return;
-        const lower = f.new.path.toLowerCase();
+        if (f.status === 'deleted' || (f.status === 'modified' && f.sameObject)) return;
+        const lower = f.path.toLowerCase();
         const ext = [...exts].find((e) => lower.endsWith(`.${e}`));
-        if (ext !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `${f.status === 'added' ? 'adds' : 'changes'} ${f.new.path} (.${ext} files are not allowed here)` });
+        if (ext !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `${f.status === 'added' ? 'adds' : 'changes'} ${f.path} (.${ext} files are not allowed here)` });
       });
       return out;
     }
@@ -467,8 +511,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
         if (f.status !== 'added' && f.status !== 'renamed') return;
-        const bytes = Buffer.byteLength(f.new.path);
-        if (bytes > limit) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `path is ${bytes} bytes long (over ${limit})` });
+        const bytes = Buffer.byteLength(f.path);
+        if (bytes > limit) out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `path is ${bytes} bytes long (over ${limit})` });
       });
       return out;
     }
@@ -506,7 +550,7 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
 }
 
 /** Calls `visit` for each file change the rule looks at, in commit order. */
-function eachFile(ctx: RefContext, visit: (c: CommitChange, f: FileChange) => void): void {
+function eachFile(ctx: RefContext, visit: (c: CommitChange, f: FileFacts) => void): void {
   for (const c of ctx.scoped) for (const f of ctx.files(c)) visit(c, f);
 }
 
