@@ -10,9 +10,9 @@
  */
 import type { CommitChange, FileChange, FileChangeList, FileSide, FileStatus, RefChange } from '@pushgate/changes';
 import type { Identity, Oid } from '@pushgate/core';
-import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile';
+import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule, type RulePathGlob } from './compile';
 import type { ConditionName, PolicyConditions, PolicyConfig, PolicyConfigInput } from './config';
-import { secretLookingPath, type PathGlob, type SecretPath } from './secrets/index';
+import { secretLookingPath, type SecretPath } from './secrets/index';
 import type { Approvers, Decision, PolicyInput, Reason, ReasonSource } from './types';
 
 /**
@@ -79,8 +79,8 @@ interface PushIndex {
   ownIds(ref: RefChange): ReadonlySet<Oid>;
   /** Both sides' paths of the ref's net change (the scope of a rule without paths). */
   netPaths(ref: RefChange): readonly string[];
-  /** Whether a path is within a rule's paths, answered once per distinct path. */
-  inScope(paths: readonly PathGlob[]): (path: string) => boolean;
+  /** Whether a path is within a rule's paths (RE2 asked at most once per distinct path). */
+  inScope(paths: readonly RulePathGlob[]): (path: string) => boolean;
   /** secretLookingPath, once per distinct path. */
   secretLooking(path: string): SecretPath | undefined;
 }
@@ -95,7 +95,11 @@ function pushIndex(input: PolicyInput): PushIndex {
     own,
     ownIds: memo((r: RefChange) => new Set(own(r).map((c) => c.oid))),
     netPaths: memo((r: RefChange) => net(r).flatMap((f) => sidePaths(f))),
-    inScope: memo((paths: readonly PathGlob[]) => cached((path: string) => paths.some((g) => g.matches(path)))),
+    inScope: memo((paths: readonly RulePathGlob[]) => {
+      const matches = cached((path: string) => paths.some((g) => g.matches(path)));
+      // The literal checks settle most paths for less than a lookup would cost.
+      return (path: string) => paths.some((g) => g.mayMatch(path)) && matches(path);
+    }),
     secretLooking: cached((path: string) => secretLookingPath(path)),
   };
 }
