@@ -142,7 +142,12 @@ export interface RulePathGlob extends PathGlob {
 export function compilePathGlob(glob: string): RulePathGlob {
   const g = compileGlob(glob, 'paths');
   const { prefix, suffixes, inner } = literalParts(glob);
-  const mayMatch = (path: string): boolean => path.startsWith(prefix) && (suffixes.length === 0 || suffixes.some((s) => path.endsWith(s))) && inner.every((t) => path.includes(t));
+  const mayMatch = (path: string): boolean => {
+    if (!path.startsWith(prefix)) return false;
+    if (suffixes.length > 0 && !suffixes.some((s) => path.endsWith(s))) return false;
+    for (const t of inner) if (!path.includes(t)) return false;
+    return true;
+  };
   return { glob, mayMatch, matches: (path) => mayMatch(path) && g.matches(path) };
 }
 

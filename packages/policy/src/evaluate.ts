@@ -12,7 +12,7 @@ import type { CommitChange, FileChange, FileChangeList, FileSide, FileStatus, Re
 import type { Identity, Oid } from '@pushgate/core';
 import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule, type RulePathGlob } from './compile';
 import type { ConditionName, PolicyConditions, PolicyConfig, PolicyConfigInput } from './config';
-import { secretLookingPath, type SecretPath } from './secrets/index';
+import { secretLookingPath } from './secrets/index';
 import type { Approvers, Decision, PolicyInput, Reason, ReasonSource } from './types';
 
 /**
@@ -41,8 +41,6 @@ interface RefContext {
   readonly ref: RefChange;
   /** Every new commit the ref brings. */
   readonly commits: ReadonlySet<Oid>;
-  /** What every rule reads of the push. */
-  readonly push: PushIndex;
   /** The commits the rule looks at: those touching its paths, or all of them. */
   readonly scoped: readonly CommitChange[];
   /** The file changes of a scoped commit the rule looks at. */
@@ -81,8 +79,6 @@ interface PushIndex {
   netPaths(ref: RefChange): readonly string[];
   /** Whether a path is within a rule's paths (RE2 asked at most once per distinct path). */
   inScope(paths: readonly RulePathGlob[]): (path: string) => boolean;
-  /** secretLookingPath, once per distinct path. */
-  secretLooking(path: string): SecretPath | undefined;
 }
 
 function pushIndex(input: PolicyInput): PushIndex {
@@ -98,9 +94,11 @@ function pushIndex(input: PolicyInput): PushIndex {
     inScope: memo((paths: readonly RulePathGlob[]) => {
       const matches = cached((path: string) => paths.some((g) => g.matches(path)));
       // The literal checks settle most paths for less than a lookup would cost.
-      return (path: string) => paths.some((g) => g.mayMatch(path)) && matches(path);
+      return (path: string) => {
+        for (const g of paths) if (g.mayMatch(path)) return matches(path);
+        return false;
+      };
     }),
-    secretLooking: cached((path: string) => secretLookingPath(path)),
   };
 }
 
@@ -277,7 +275,6 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
     return {
       ref,
       commits: push.ownIds(ref),
-      push,
       scoped: own,
       files: push.files,
       inScope: () => true,
@@ -327,7 +324,6 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
   return {
     ref,
     commits: push.ownIds(ref),
-    push,
     scoped: own.filter((c) => filesByCommit.has(c.oid)),
     files: (c) => filesByCommit.get(c.oid) ?? [],
     inScope,
@@ -450,7 +446,7 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
         if (f.status !== 'added' && f.status !== 'renamed') return;
-        const looks = ctx.push.secretLooking(f.path);
+        const looks = secretLookingPath(f.path);
         if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.path}, a file name that holds credentials (${looks.rule})` });
       });
       // Files whose content makes them credential files (`.npmrc` with a token), found by scanContent.
