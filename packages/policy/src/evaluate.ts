@@ -47,8 +47,10 @@ interface RefContext {
   files(commit: CommitChange): readonly FileFacts[];
   /** Whether a path is within the rule's paths (every path when it has none). */
   inScope(path: string): boolean;
-  /** What the rule's paths matched (empty when it has none). */
-  readonly pathHits: readonly Finding[];
+  /** What the rule's paths matched (empty when it has none), described on the first call: only a rule without conditions reports it. */
+  pathHits(): readonly Finding[];
+  /** Whether the rule's paths matched anything (false when it has none). */
+  readonly pathsMatched: boolean;
   /** Paths of the ref's net change within scope (made on first call: only filesOver reads them). */
   netPaths(): readonly string[];
 }
@@ -210,7 +212,7 @@ function judgeRule(rule: CompiledRule, input: PolicyInput, push: PushIndex, repo
     // A condition about the ref alone (forcePush, deletion, creation, tag) that fails spares the walk over its changes.
     if (REF_CONDITIONS.some((name) => refCondition(name, rule.when, ref)?.length === 0)) continue;
     const ctx = refContext(rule, ref, push);
-    if (rule.paths && ctx.pathHits.length === 0) continue;
+    if (rule.paths && !ctx.pathsMatched) continue;
     const findings = conditionsOf(rule, ctx, input);
     if (findings === undefined) continue;
     for (const f of findings) {
@@ -278,13 +280,15 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
       scoped: own,
       files: push.files,
       inScope: () => true,
-      pathHits: [],
+      pathHits: () => [],
+      pathsMatched: false,
       netPaths: () => push.netPaths(ref),
     };
   }
   const inScope = push.inScope(paths);
   const filesByCommit = new Map<Oid, readonly FileFacts[]>();
-  const hits: Finding[] = [];
+  // Each hit is described only if the rule reports it: a broad glob matches thousands of changes.
+  const hits: (() => Finding)[] = [];
   const hitPaths = new Set<string>();
   for (const c of own) {
     // Most commits touch none of the rule's paths: their list is made only once one does.
@@ -293,7 +297,7 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
       const path = scopedPath(f, inScope);
       if (path === undefined) continue;
       (files ??= []).push(f);
-      hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(c.files.at(f.index)) });
+      hits.push(() => ({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(c.files.at(f.index)) }));
       hitPaths.add(path);
     }
     let touched = files !== undefined;
@@ -302,7 +306,7 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
       const hitHere = new Set(files?.map((f) => scopedPath(f, inScope)));
       for (const m of c.merge.introduced) {
         if (!inScope(m.path) || hitHere.has(m.path)) continue;
-        hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path: m.path, message: `merge result changes ${m.path}` });
+        hits.push(() => ({ condition: 'paths', ref: ref.ref, commit: c.oid, path: m.path, message: `merge result changes ${m.path}` }));
         hitPaths.add(m.path);
         touched = true;
       }
@@ -318,7 +322,7 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
       if (path === undefined) continue;
       netPaths.push(path);
       if (hitPaths.has(path)) continue;
-      hits.push({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(netChanges.at(f.index))} (compared with its old value)` });
+      hits.push(() => ({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(netChanges.at(f.index))} (compared with its old value)` }));
     }
   }
   return {
@@ -327,7 +331,8 @@ function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefCon
     scoped: own.filter((c) => filesByCommit.has(c.oid)),
     files: (c) => filesByCommit.get(c.oid) ?? [],
     inScope,
-    pathHits: hits,
+    pathHits: () => hits.map((hit) => hit()),
+    pathsMatched: hits.length > 0,
     netPaths: () => netPaths,
   };
 }
@@ -377,7 +382,7 @@ function conditionsOf(rule: CompiledRule, ctx: RefContext, input: PolicyInput): 
   }
   if (any) return out;
   // No condition: the scopes alone decide, and say what they matched.
-  if (rule.paths) return [...ctx.pathHits];
+  if (rule.paths) return [...ctx.pathHits()];
   return [{ condition: 'scope', ref: ctx.ref.ref, message: `${describeRefChange(ctx.ref)} (matches the rule's scope)` }];
 }
 
