@@ -75,6 +75,8 @@ describe('compilePathGlob', () => {
     expect(literalParts('**/testdata/**')).toEqual({ prefix: '', suffixes: [], inner: ['testdata/'] });
     expect(literalParts('*.tf')).toEqual({ prefix: '', suffixes: ['.tf'], inner: [] });
     expect(literalParts('{a,*.c}/x')).toEqual({ prefix: '', suffixes: ['/x'], inner: [] });
+    expect(literalParts('/{a,b}')).toEqual({ prefix: '', suffixes: ['a', 'b'], inner: [] });
+    expect(literalParts('/src/*.c')).toEqual({ prefix: 'src/', suffixes: ['.c'], inner: [] });
   });
 });
 

@@ -204,13 +204,14 @@ function groupEnd(glob: string, open: number): number {
  * wildcard), and each of `inner` somewhere.
  */
 export function literalParts(glob: string): { prefix: string; suffixes: string[]; inner: string[] } {
-  const tokens = globTokens(glob);
+  const anchored = glob.includes('/');
+  // A leading `/` anchors the glob at the root (gitignore): it is no text a path must hold.
+  const tokens = globTokens(anchored ? glob.replace(/^\//, '') : glob);
   const first = tokens[0];
   const last = tokens[tokens.length - 1];
-  const anchored = glob.includes('/');
-  const prefix = anchored && first?.kind === 'literal' ? first.text.replace(/^\//, '') : '';
+  const prefix = anchored && first?.kind === 'literal' ? first.text : '';
   let suffixes: string[] = [];
-  if (last?.kind === 'literal') suffixes = [tokens.length === 1 ? last.text.replace(/^\//, '') : last.text];
+  if (last?.kind === 'literal') suffixes = [last.text];
   else if (last?.kind === 'group' && last.literals !== undefined) {
     const before = tokens[tokens.length - 2];
     const lead = before?.kind === 'literal' ? before.text : '';
