@@ -157,6 +157,7 @@ type GlobToken = { readonly kind: 'literal'; readonly text: string } | { readonl
 /** Characters that make a `{…}` alternative more than literal text. */
 const GLOB_SPECIAL = /[*?[\]{}]/;
 
+/** A glob's tokens, in order (the glob compiles: compileGlob has checked every `[` and `{` closes). */
 function globTokens(glob: string): GlobToken[] {
   const tokens: GlobToken[] = [];
   let text = '';
