@@ -47,7 +47,7 @@ export interface CompiledRule {
   readonly repos?: readonly NameGlob[];
   readonly refs?: readonly NameGlob[];
   readonly pushOptions?: readonly NameGlob[];
-  readonly paths?: readonly PathGlob[];
+  readonly paths?: readonly RulePathGlob[];
   readonly actors?: CompiledActors;
   readonly except?: CompiledActors;
   readonly when: PolicyConditions;
@@ -128,34 +128,98 @@ function compileRule(rule: PolicyRule, mode: 'enforce' | 'evaluate'): CompiledRu
   };
 }
 
-/** Compiles a rule's path glob (gitignore-style, as compileGlob reads it) with a cheap literal pre-check. */
-export function compilePathGlob(glob: string): PathGlob {
-  return withLiteralCheck(compileGlob(glob, 'paths'));
+/**
+ * A rule's path glob. `mayMatch` is a necessary condition of `matches` made of string comparisons
+ * only (a literal prefix, suffix and inner text), for a path as git writes it (never with a leading
+ * `/`): most paths of a large push fail it, and RE2 (linear, but a few microseconds a call) runs
+ * only on the few that pass.
+ */
+export interface RulePathGlob extends PathGlob {
+  mayMatch(path: string): boolean;
 }
 
-/** Characters that start something other than a literal in a path glob. */
+/** Compiles a rule's path glob (gitignore-style, as compileGlob reads it) with a cheap literal pre-check. */
+export function compilePathGlob(glob: string): RulePathGlob {
+  const g = compileGlob(glob, 'paths');
+  const { prefix, suffixes, inner } = literalParts(glob);
+  const mayMatch = (path: string): boolean => {
+    if (!path.startsWith(prefix)) return false;
+    if (suffixes.length > 0 && !suffixes.some((s) => path.endsWith(s))) return false;
+    for (const t of inner) if (!path.includes(t)) return false;
+    return true;
+  };
+  return { glob, mayMatch, matches: (path) => mayMatch(path) && g.matches(path) };
+}
+
+/** A glob read as globSource reads it: literal text, a wildcard, or a `{…}` group (its alternatives when they are all literal). */
+type GlobToken = { readonly kind: 'literal'; readonly text: string } | { readonly kind: 'wildcard' } | { readonly kind: 'group'; readonly literals?: readonly string[] };
+
+/** Characters that make a `{…}` alternative more than literal text. */
 const GLOB_SPECIAL = /[*?[\]{}]/;
 
-/**
- * A path glob that first checks its literal prefix and suffix with string comparisons: most paths
- * of a large push fail those, and RE2 (linear, but a few microseconds a call) then runs only on the
- * few that might match. Both checks are necessary conditions of the glob as compileGlob reads it:
- * a glob with `/` is anchored at the path's start (its leading `/` optional), every glob at its end.
- */
-function withLiteralCheck(g: PathGlob): PathGlob {
-  const glob = g.glob;
-  const first = glob.search(GLOB_SPECIAL);
-  const prefix = glob.includes('/') ? (first < 0 ? glob : glob.slice(0, first)).replace(/^\//, '') : '';
-  let last = -1;
-  for (let i = glob.length - 1; i >= 0; i--) {
-    if (GLOB_SPECIAL.test(glob[i])) {
-      last = i;
-      break;
-    }
+/** A glob's tokens, in order (the glob compiles: compileGlob has checked every `[` and `{` closes). */
+function globTokens(glob: string): GlobToken[] {
+  const tokens: GlobToken[] = [];
+  let text = '';
+  const flush = (next: GlobToken): void => {
+    if (text !== '') tokens.push({ kind: 'literal', text });
+    text = '';
+    tokens.push(next);
+  };
+  for (let i = 0; i < glob.length; i++) {
+    const c = glob[i];
+    if (c === '*') {
+      // `**/` also matches no directory at all: its slash is not required.
+      if (glob[i + 1] === '*') i += glob[i + 2] === '/' ? 2 : 1;
+      flush({ kind: 'wildcard' });
+    } else if (c === '?') flush({ kind: 'wildcard' });
+    else if (c === '[') {
+      i = glob.indexOf(']', i + 1);
+      flush({ kind: 'wildcard' });
+    } else if (c === '{') {
+      const close = groupEnd(glob, i);
+      const body = glob.slice(i + 1, close);
+      flush(GLOB_SPECIAL.test(body) ? { kind: 'group' } : { kind: 'group', literals: body.split(',') });
+      i = close;
+    } else text += c; // `}` and `,` outside a group are literal, as globSource reads them
   }
-  const suffix = last < 0 ? glob.replace(/^\//, '') : glob.slice(last + 1);
-  if (prefix === '' && suffix === '') return g;
-  return { glob, matches: (path) => path.startsWith(prefix) && path.endsWith(suffix) && g.matches(path) };
+  if (text !== '') tokens.push({ kind: 'literal', text });
+  return tokens;
+}
+
+/** The index of the `}` closing the group opened at `open` (classes skipped, groups nested, as globSource reads them). */
+function groupEnd(glob: string, open: number): number {
+  let depth = 0;
+  for (let i = open; i < glob.length; i++) {
+    if (glob[i] === '[') i = glob.indexOf(']', i + 1);
+    else if (glob[i] === '{') depth++;
+    else if (glob[i] === '}' && --depth === 0) return i;
+  }
+  return glob.length; // unclosed: compileGlob has refused the glob already
+}
+
+/**
+ * The literal text every path a glob matches holds: `prefix` at its start (a glob with `/` is
+ * anchored there, its leading `/` left out), one of `suffixes` at its end (every glob is anchored
+ * there; several when it ends in a group of literal alternatives, none when it ends in a
+ * wildcard), and each of `inner` somewhere.
+ */
+export function literalParts(glob: string): { prefix: string; suffixes: string[]; inner: string[] } {
+  const anchored = glob.includes('/');
+  // A leading `/` anchors the glob at the root (gitignore): it is no text a path must hold.
+  const tokens = globTokens(anchored ? glob.replace(/^\//, '') : glob);
+  const first = tokens[0];
+  const last = tokens[tokens.length - 1];
+  const prefix = anchored && first?.kind === 'literal' ? first.text : '';
+  let suffixes: string[] = [];
+  if (last?.kind === 'literal') suffixes = [last.text];
+  else if (last?.kind === 'group' && last.literals !== undefined) {
+    const before = tokens[tokens.length - 2];
+    const lead = before?.kind === 'literal' ? before.text : '';
+    suffixes = last.literals.map((l) => lead + l);
+  }
+  const inner = tokens.flatMap((t) => (t.kind === 'literal' && !(t === first && prefix !== '') && t !== last ? [t.text] : []));
+  return { prefix, suffixes, inner };
 }
 
 function compileActors(a: { subjects?: string[]; emails?: string[]; groups?: string[]; agent?: boolean }): CompiledActors {

@@ -8,10 +8,10 @@
  * `when` must find something on the ref. What the conditions found becomes the rule's reasons.
  * Outcome: deny if an enforced, non-exempt reason denies; else hold if one holds; else allow.
  */
-import type { CommitChange, FileChange, RefChange } from '@pushgate/changes';
+import type { CommitChange, FileChange, FileChangeList, FileSide, FileStatus, RefChange } from '@pushgate/changes';
 import type { Identity, Oid } from '@pushgate/core';
-import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule } from './compile';
-import type { ConditionName, PolicyConfig, PolicyConfigInput } from './config';
+import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule, type RulePathGlob } from './compile';
+import type { ConditionName, PolicyConditions, PolicyConfig, PolicyConfigInput } from './config';
 import { secretLookingPath } from './secrets/index';
 import type { Approvers, Decision, PolicyInput, Reason, ReasonSource } from './types';
 
@@ -44,31 +44,133 @@ interface RefContext {
   /** The commits the rule looks at: those touching its paths, or all of them. */
   readonly scoped: readonly CommitChange[];
   /** The file changes of a scoped commit the rule looks at. */
-  files(commit: CommitChange): readonly FileChange[];
+  files(commit: CommitChange): readonly FileFacts[];
   /** Whether a path is within the rule's paths (every path when it has none). */
   inScope(path: string): boolean;
-  /** What the rule's paths matched (empty when it has none). */
-  readonly pathHits: readonly Finding[];
-  /** Paths of the ref's net change within scope. */
-  readonly netPaths: readonly string[];
+  /** What the rule's paths matched (empty when it has none), described on the first call: only a rule without conditions reports it. */
+  pathHits(): readonly Finding[];
+  /** Whether the rule's paths matched anything (false when it has none). */
+  readonly pathsMatched: boolean;
+  /** Paths of the ref's net change within scope (made on first call: only filesOver reads them). */
+  netPaths(): readonly string[];
 }
 
 /** Judges a push: every matching rule reported, the most restrictive enforced outcome deciding. */
 export function evaluate(input: PolicyInput, policy: PolicyConfigInput | PolicyConfig | CompiledPolicy): Decision {
   const compiled = asCompiled(policy);
-  const commits = new Map(input.changeSet.commits.map((c) => [c.oid, c]));
   const repo = repoName(input.upstream, input.repo);
-  const push: PushIndex = { commits, files: memo((c: CommitChange) => c.files.toArray()), net: memo((r: RefChange) => (r.kind !== 'delete' && r.net.kind === 'files' ? r.net.files.toArray() : [])) };
+  const push = pushIndex(input);
   const reasons: Reason[] = [];
   for (const rule of compiled.rules) reasons.push(...judgeRule(rule, input, push, repo));
   return decide(reasons);
 }
 
-/** What every rule reads of the push, made once per evaluation (file lists are built on each read otherwise). */
+/**
+ * What every rule reads of the push, made once per evaluation and shared by the rules: the facts
+ * of each file change, each ref's new commits, and the answers about paths. A large push changes
+ * the same paths in commit after commit (libgit2's history: 78,486 file changes of ~20,000
+ * distinct paths), so each distinct path is matched once per rule's `paths`, not once per change.
+ */
 interface PushIndex {
-  readonly commits: ReadonlyMap<Oid, CommitChange>;
-  files(commit: CommitChange): readonly FileChange[];
-  net(ref: RefChange): readonly FileChange[];
+  files(commit: CommitChange): readonly FileFacts[];
+  net(ref: RefChange): readonly FileFacts[];
+  /** The new commits a ref brings, in its order, and their ids. */
+  own(ref: RefChange): readonly CommitChange[];
+  ownIds(ref: RefChange): ReadonlySet<Oid>;
+  /** Both sides' paths of the ref's net change (the scope of a rule without paths). */
+  netPaths(ref: RefChange): readonly string[];
+  /** Whether a path is within a rule's paths (RE2 asked at most once per distinct path). */
+  inScope(paths: readonly RulePathGlob[]): (path: string) => boolean;
+}
+
+function pushIndex(input: PolicyInput): PushIndex {
+  const commits = new Map(input.changeSet.commits.map((c) => [c.oid, c]));
+  const own = memo((r: RefChange) => (r.kind === 'delete' ? [] : r.commits.flatMap((oid) => commits.get(oid) ?? [])));
+  const net = memo((r: RefChange) => factsOf(netList(r)));
+  return {
+    files: memo((c: CommitChange) => factsOf(c.files)),
+    net,
+    own,
+    ownIds: memo((r: RefChange) => new Set(own(r).map((c) => c.oid))),
+    netPaths: memo((r: RefChange) => net(r).flatMap((f) => sidePaths(f))),
+    inScope: memo((paths: readonly RulePathGlob[]) => {
+      const matches = cached((path: string) => paths.some((g) => g.matches(path)));
+      // The literal checks settle most paths for less than a lookup would cost.
+      return (path: string) => {
+        for (const g of paths) if (g.mayMatch(path)) return matches(path);
+        return false;
+      };
+    }),
+  };
+}
+
+/**
+ * What the rules read of one file change. A change list makes a FileChange (a change, two sides,
+ * a dozen fields) on each read; the rules walk these facts instead, made once per change and
+ * evaluation, so that the FileChanges die young rather than being copied and promoted by the
+ * collector while every rule walks them. The FileChange is made again (`FileChangeList.at(index)`)
+ * only for a change a reason describes. Making the FileChanges is still most of evaluate's time on
+ * a large push (~90 of ~190 ms on libgit2's history): a list that could give these facts without
+ * making a FileChange would remove it.
+ */
+interface FileFacts {
+  /** The change's position in its list. */
+  readonly index: number;
+  readonly status: FileStatus;
+  /** The new side's path, or the old side's for a deletion. */
+  readonly path: string;
+  /** A rename's old path. */
+  readonly renamedFrom: string | undefined;
+  /** The new side's size; undefined for a deletion, a submodule or a side without one. */
+  readonly size: number | undefined;
+  /** Whether both sides are the same object (a rename or mode change without an edit). */
+  readonly sameObject: boolean;
+}
+
+function factsOf(list: FileChangeList | undefined): FileFacts[] {
+  const out: FileFacts[] = [];
+  if (list === undefined) return out;
+  let index = 0;
+  for (const f of list) out.push(fileFacts(f, index++));
+  return out;
+}
+
+function fileFacts(f: FileChange, index: number): FileFacts {
+  switch (f.status) {
+    case 'added':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: false };
+    case 'deleted':
+      return { index, status: f.status, path: f.old.path, renamedFrom: undefined, size: undefined, sameObject: false };
+    case 'renamed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: f.old.path, size: size(f.new), sameObject: f.old.oid === f.new.oid };
+    case 'modified':
+    case 'type-changed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: f.old.oid === f.new.oid };
+    default:
+      return unreachable(f);
+  }
+}
+
+/** A side's size as fileSizeOver reads it: none for a submodule (the commit it points at has no size). */
+function size(side: FileSide): number | undefined {
+  return side.kind === 'submodule' ? undefined : side.size;
+}
+
+/** The net change's file list of a ref, when it has one. */
+function netList(ref: RefChange): FileChangeList | undefined {
+  return ref.kind !== 'delete' && ref.net.kind === 'files' ? ref.net.files : undefined;
+}
+
+/** `answer` remembering its answer for each string it was asked about. */
+function cached<V>(answer: (key: string) => V): (key: string) => V {
+  const known = new Map<string, V>();
+  return (key) => {
+    const hit = known.get(key);
+    if (hit !== undefined || known.has(key)) return hit as V;
+    const v = answer(key);
+    known.set(key, v);
+    return v;
+  };
 }
 
 function memo<K extends object, V>(make: (key: K) => V): (key: K) => V {
@@ -109,8 +211,10 @@ function judgeRule(rule: CompiledRule, input: PolicyInput, push: PushIndex, repo
   const seen = new Set<string>();
   for (const ref of input.changeSet.refs) {
     if (rule.refs && !rule.refs.some((g) => g.matches(ref.ref))) continue;
+    // A condition about the ref alone (forcePush, deletion, creation, tag) that fails spares the walk over its changes.
+    if (REF_CONDITIONS.some((name) => refCondition(name, rule.when, ref)?.length === 0)) continue;
     const ctx = refContext(rule, ref, push);
-    if (rule.paths && ctx.pathHits.length === 0) continue;
+    if (rule.paths && !ctx.pathsMatched) continue;
     const findings = conditionsOf(rule, ctx, input);
     if (findings === undefined) continue;
     for (const f of findings) {
@@ -169,81 +273,81 @@ function exemptionMatches(e: CompiledActors, id: Identity): boolean {
 }
 
 function refContext(rule: CompiledRule, ref: RefChange, push: PushIndex): RefContext {
-  const own = ref.kind === 'delete' ? [] : ref.commits.flatMap((oid) => push.commits.get(oid) ?? []);
+  const own = push.own(ref);
   const paths = rule.paths;
-  const inScope = (path: string): boolean => paths === undefined || paths.some((g) => g.matches(path));
-  const net = push.net(ref);
   if (paths === undefined) {
     return {
       ref,
-      commits: new Set(own.map((c) => c.oid)),
+      commits: push.ownIds(ref),
       scoped: own,
-      files: (c) => push.files(c),
-      inScope,
-      pathHits: [],
-      netPaths: net.flatMap((f) => sidePaths(f)),
+      files: push.files,
+      inScope: () => true,
+      pathHits: () => [],
+      pathsMatched: false,
+      netPaths: () => push.netPaths(ref),
     };
   }
-  const touches = (f: FileChange): boolean => sidePaths(f).some(inScope);
-  const filesByCommit = new Map<Oid, readonly FileChange[]>();
-  const hits: Finding[] = [];
+  const inScope = push.inScope(paths);
+  const filesByCommit = new Map<Oid, readonly FileFacts[]>();
+  // Each hit is described only if the rule reports it: a broad glob matches thousands of changes.
+  const hits: (() => Finding)[] = [];
   const hitPaths = new Set<string>();
   for (const c of own) {
-    const files = push.files(c).filter(touches);
-    const hitHere = new Set<string>();
-    for (const f of files) {
-      const path = sidePaths(f).find(inScope) ?? sidePaths(f)[0];
-      hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(f) });
-      hitHere.add(path);
+    // Most commits touch none of the rule's paths: their list is made only once one does.
+    let files: FileFacts[] | undefined;
+    for (const f of push.files(c)) {
+      const path = scopedPath(f, inScope);
+      if (path === undefined) continue;
+      (files ??= []).push(f);
+      hits.push(() => ({ condition: 'paths', ref: ref.ref, commit: c.oid, path, message: describeFileChange(c.files.at(f.index)) }));
       hitPaths.add(path);
     }
-    let touched = files.length > 0;
+    let touched = files !== undefined;
     if (c.merge.kind === 'merge') {
       // A merge's own result (what no parent has) can change a protected path that no commit touched.
+      const hitHere = new Set(files?.map((f) => scopedPath(f, inScope)));
       for (const m of c.merge.introduced) {
         if (!inScope(m.path) || hitHere.has(m.path)) continue;
-        hits.push({ condition: 'paths', ref: ref.ref, commit: c.oid, path: m.path, message: `merge result changes ${m.path}` });
+        hits.push(() => ({ condition: 'paths', ref: ref.ref, commit: c.oid, path: m.path, message: `merge result changes ${m.path}` }));
         hitPaths.add(m.path);
         touched = true;
       }
     }
-    if (touched) filesByCommit.set(c.oid, files);
+    if (touched) filesByCommit.set(c.oid, files ?? []);
   }
   // The net change catches what no new commit shows: a force-push back to an older commit.
   const netPaths: string[] = [];
-  for (const f of net) {
-    if (!touches(f)) continue;
-    const path = sidePaths(f).find(inScope) ?? sidePaths(f)[0];
-    netPaths.push(path);
-    if (hitPaths.has(path)) continue;
-    hits.push({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(f)} (compared with its old value)` });
+  const netChanges = netList(ref);
+  if (netChanges !== undefined) {
+    for (const f of push.net(ref)) {
+      const path = scopedPath(f, inScope);
+      if (path === undefined) continue;
+      netPaths.push(path);
+      if (hitPaths.has(path)) continue;
+      hits.push(() => ({ condition: 'paths', ref: ref.ref, path, message: `${ref.ref} ${describeFileChange(netChanges.at(f.index))} (compared with its old value)` }));
+    }
   }
   return {
     ref,
-    commits: new Set(own.map((c) => c.oid)),
+    commits: push.ownIds(ref),
     scoped: own.filter((c) => filesByCommit.has(c.oid)),
     files: (c) => filesByCommit.get(c.oid) ?? [],
     inScope,
-    pathHits: hits,
-    netPaths,
+    pathHits: () => hits.map((hit) => hit()),
+    pathsMatched: hits.length > 0,
+    netPaths: () => netPaths,
   };
 }
 
+/** The first of a change's paths (the new side's, then a rename's old one) within scope, if any. */
+function scopedPath(f: FileFacts, inScope: (path: string) => boolean): string | undefined {
+  if (inScope(f.path)) return f.path;
+  return f.renamedFrom !== undefined && inScope(f.renamedFrom) ? f.renamedFrom : undefined;
+}
+
 /** The paths of both sides of a change (one for added, deleted, modified and type-changed). */
-function sidePaths(f: FileChange): string[] {
-  switch (f.status) {
-    case 'added':
-      return [f.new.path];
-    case 'deleted':
-      return [f.old.path];
-    case 'modified':
-    case 'type-changed':
-      return [f.new.path];
-    case 'renamed':
-      return [f.new.path, f.old.path];
-    default:
-      return unreachable(f);
-  }
+function sidePaths(f: FileFacts): string[] {
+  return f.renamedFrom === undefined ? [f.path] : [f.path, f.renamedFrom];
 }
 
 const KIND_WORDS = { regular: 'a regular file', executable: 'an executable file', symlink: 'a symlink', submodule: 'a submodule' } as const;
@@ -280,7 +384,7 @@ function conditionsOf(rule: CompiledRule, ctx: RefContext, input: PolicyInput): 
   }
   if (any) return out;
   // No condition: the scopes alone decide, and say what they matched.
-  if (rule.paths) return [...ctx.pathHits];
+  if (rule.paths) return [...ctx.pathHits()];
   return [{ condition: 'scope', ref: ctx.ref.ref, message: `${describeRefChange(ctx.ref)} (matches the rule's scope)` }];
 }
 
@@ -298,10 +402,11 @@ export function describeRefChange(ref: RefChange): string {
   }
 }
 
-/** One condition's findings on a ref; undefined when the condition is not set (absent or false). */
-function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, input: PolicyInput): Finding[] | undefined {
-  const w = rule.when;
-  const ref = ctx.ref;
+/** The conditions that read only the ref update, never its commits. */
+const REF_CONDITIONS = ['forcePush', 'deletion', 'creation', 'tag'] as const;
+
+/** A ref-only condition's findings; undefined when the condition is not set (absent or false). */
+function refCondition(name: (typeof REF_CONDITIONS)[number], w: PolicyConditions, ref: RefChange): Finding[] | undefined {
   const at = { ref: ref.ref };
   switch (name) {
     case 'forcePush':
@@ -322,6 +427,22 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const name_ = ref.ref.replace(/^refs\/tags\//, '');
       return [{ condition: name, ...at, message: `${words[change]} ${name_}${change === 'move' ? ' (overwrites an existing tag)' : ''}` }];
     }
+    default:
+      return unreachable(name);
+  }
+}
+
+/** One condition's findings on a ref; undefined when the condition is not set (absent or false). */
+function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, input: PolicyInput): Finding[] | undefined {
+  const w = rule.when;
+  const ref = ctx.ref;
+  const at = { ref: ref.ref };
+  switch (name) {
+    case 'forcePush':
+    case 'deletion':
+    case 'creation':
+    case 'tag':
+      return refCondition(name, w, ref);
     case 'secrets':
       if (w.secrets !== true) return undefined;
       return input.content.secrets
@@ -332,8 +453,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
         if (f.status !== 'added' && f.status !== 'renamed') return;
-        const looks = secretLookingPath(f.new.path);
-        if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.new.path}, a file name that holds credentials (${looks.rule})` });
+        const looks = secretLookingPath(f.path);
+        if (looks !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.path, finding: looks.rule, message: `${f.status === 'added' ? 'adds' : 'renames into'} ${f.path}, a file name that holds credentials (${looks.rule})` });
       });
       // Files whose content makes them credential files (`.npmrc` with a token), found by scanContent.
       for (const h of input.content.secretFiles ?? []) {
@@ -374,9 +495,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       if (limit === undefined) return undefined;
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
-        if (f.status === 'deleted' || f.new.kind === 'submodule' || f.new.size === undefined || f.new.size <= limit) return;
-        if (f.status !== 'added' && f.old.oid === f.new.oid) return;
-        out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `${f.new.path} is ${formatBytes(f.new.size)} (over the ${formatBytes(limit)} limit)` });
+        if (f.size === undefined || f.size <= limit || f.sameObject) return;
+        out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `${f.path} is ${formatBytes(f.size)} (over the ${formatBytes(limit)} limit)` });
       });
       return out;
     }
@@ -385,10 +505,10 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       if (exts === undefined) return undefined;
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
-        if (f.status === 'deleted' || (f.status === 'modified' && f.old.oid === f.new.oid)) return;
-        const lower = f.new.path.toLowerCase();
+        if (f.status === 'deleted' || (f.status === 'modified' && f.sameObject)) return;
+        const lower = f.path.toLowerCase();
         const ext = [...exts].find((e) => lower.endsWith(`.${e}`));
-        if (ext !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `${f.status === 'added' ? 'adds' : 'changes'} ${f.new.path} (.${ext} files are not allowed here)` });
+        if (ext !== undefined) out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `${f.status === 'added' ? 'adds' : 'changes'} ${f.path} (.${ext} files are not allowed here)` });
       });
       return out;
     }
@@ -398,8 +518,8 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
       const out: Finding[] = [];
       eachFile(ctx, (c, f) => {
         if (f.status !== 'added' && f.status !== 'renamed') return;
-        const bytes = Buffer.byteLength(f.new.path);
-        if (bytes > limit) out.push({ condition: name, ...at, commit: c.oid, path: f.new.path, message: `path is ${bytes} bytes long (over ${limit})` });
+        const bytes = Buffer.byteLength(f.path);
+        if (bytes > limit) out.push({ condition: name, ...at, commit: c.oid, path: f.path, message: `path is ${bytes} bytes long (over ${limit})` });
       });
       return out;
     }
@@ -418,7 +538,7 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
     case 'filesOver': {
       const limit = w.filesOver;
       if (limit === undefined) return undefined;
-      const paths = new Set<string>(ctx.netPaths.filter(ctx.inScope));
+      const paths = new Set<string>(ctx.netPaths().filter(ctx.inScope));
       eachFile(ctx, (_c, f) => {
         for (const p of sidePaths(f)) if (ctx.inScope(p)) paths.add(p);
       });
@@ -437,7 +557,7 @@ function condition(name: ConditionName, rule: CompiledRule, ctx: RefContext, inp
 }
 
 /** Calls `visit` for each file change the rule looks at, in commit order. */
-function eachFile(ctx: RefContext, visit: (c: CommitChange, f: FileChange) => void): void {
+function eachFile(ctx: RefContext, visit: (c: CommitChange, f: FileFacts) => void): void {
   for (const c of ctx.scoped) for (const f of ctx.files(c)) visit(c, f);
 }
 

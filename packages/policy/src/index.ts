@@ -34,6 +34,7 @@ export {
   type CompiledMatch,
   type CompiledPattern,
   type CompiledRule,
+  type RulePathGlob,
 } from './compile';
 export { MAX_REASONS_PER_RULE, decide, describeFileChange, describeRefChange, evaluate, formatBytes, repoName } from './evaluate';
 export { scanContent, type ContentSource, type ScanContentInput } from './content';
