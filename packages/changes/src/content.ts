@@ -201,16 +201,15 @@ export class ChangeContent {
   newBlobs(): NewBlob[] {
     const byOid = new Map<Oid, { oid: Oid; size: number; kind: Exclude<FileKind, 'submodule'>; sites: BlobSite[] }>();
     for (const c of this.input.changeSet.commits) {
-      for (const f of c.files) {
-        if (f.status === 'deleted') continue;
-        const side = contentOf(f.new);
-        if (!side || (f.status !== 'added' && f.old.oid === side.oid)) continue;
-        let entry = byOid.get(side.oid);
+      // Summaries, read from the change set's columns: no FileChange made for each of a large push's changes.
+      for (const f of c.files.summaries()) {
+        if (f.newOid === undefined || f.newKind === undefined || f.newKind === 'submodule' || f.sameObject) continue;
+        let entry = byOid.get(f.newOid);
         if (!entry) {
-          entry = { oid: side.oid, size: side.size ?? 0, kind: side.kind as Exclude<FileKind, 'submodule'>, sites: [] };
-          byOid.set(side.oid, entry);
+          entry = { oid: f.newOid, size: f.size ?? 0, kind: f.newKind, sites: [] };
+          byOid.set(f.newOid, entry);
         }
-        entry.sites.push({ commit: c.oid, path: side.path });
+        entry.sites.push({ commit: c.oid, path: f.path });
       }
     }
     const mirror = this.input.mirror;

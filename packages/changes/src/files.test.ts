@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { DEFAULT_LIMITS, type Oid, type RefUpdate } from '@pushgate/core';
 import { GitDirObjectStore, PushedPackStore } from '@pushgate/objects';
 import { PushScenario, inspectScenario, withContent } from './git-fixture.test-support';
-import { buildChangeSet, type ChangeContent, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
+import { buildChangeSet, summarizeFileChange, type ChangeContent, type ChangeSet, type ChangeSetOptions, type CommitChange, type FileChange } from './index';
 
 // File-level changes, one kind at a time, each compared with what git prints for the same commit.
 
@@ -153,6 +153,39 @@ describe('file changes', () => {
     s.work.git('update-index', '--cacheinfo', `160000,${other},vendor/lib`);
     s.work.git('commit', '-q', '-m', 'bump submodule');
     expect(only(last(await pushHead(s)))).toMatchObject({ status: 'modified', old: { oid: commitA }, new: { oid: other, kind: 'submodule' } });
+  });
+
+  it('summarises every kind of change from the table as from the FileChange itself', async () => {
+    const s = scenario('summaries');
+    s.work.write('keep.txt', `${'a line of text\n'.repeat(40)}`);
+    s.work.write('moved.txt', `${'another line\n'.repeat(40)}`);
+    s.work.write('edited-move.txt', `${'edit me\n'.repeat(40)}`);
+    s.work.write('gone.txt', 'bye\n');
+    s.work.write('run.sh', 'echo hi\n');
+    s.work.write('target.txt', 'x\n');
+    s.work.commit('base');
+    s.accept(['+refs/heads/main:refs/heads/main']);
+    s.work.write('keep.txt', `${'a line of text\n'.repeat(41)}`);
+    s.work.remove('moved.txt');
+    s.work.write('dir/moved.txt', `${'another line\n'.repeat(40)}`);
+    s.work.remove('edited-move.txt');
+    s.work.write('dir/edited.txt', `${'edit me\n'.repeat(39)}one more\n`);
+    s.work.remove('gone.txt');
+    s.work.git('update-index', '--chmod=+x', 'run.sh');
+    s.work.remove('target.txt');
+    s.work.symlink('target.txt', 'keep.txt');
+    s.work.write('new.txt', 'new\n');
+    s.work.commit('every kind');
+    s.work.git('update-index', '--add', '--cacheinfo', `160000,${s.rev('HEAD~1')},vendor/lib`);
+    s.work.git('commit', '-q', '-m', 'a submodule');
+    const cs = await pushHead(s);
+    const files = cs.commits.flatMap((c) => [c.files]);
+    expect(new Set(files.flatMap((l) => l.toArray().map((f) => f.status)))).toEqual(new Set(['added', 'deleted', 'renamed', 'modified', 'type-changed']));
+    for (const list of files) expect(list.summaries()).toEqual(list.toArray().map(summarizeFileChange));
+    const sub = files.flatMap((l) => l.summaries()).find((f) => f.path === 'vendor/lib');
+    expect(sub).toEqual({ index: 0, status: 'added', path: 'vendor/lib', renamedFrom: undefined, size: undefined, sameObject: false, newOid: s.rev('HEAD~2'), newKind: 'submodule' });
+    const moved = files.flatMap((l) => l.summaries()).find((f) => f.path === 'dir/moved.txt');
+    expect(moved).toMatchObject({ status: 'renamed', renamedFrom: 'moved.txt', sameObject: true });
   });
 
   it('calls a file with a NUL in its first 8000 bytes binary, as git does', async () => {

@@ -9,7 +9,7 @@
 import type { Oid } from '@pushgate/core';
 import { entryKind } from '@pushgate/objects';
 import { pathFields } from './paths';
-import type { FileChange, FileChangeList, FileKind, FileSide, FileStatus } from './types';
+import type { FileChange, FileChangeList, FileKind, FileSide, FileStatus, FileSummary } from './types';
 
 /** Interned paths: the exact bytes (as a latin1 key) to an id, with the change-set fields of each. */
 export class PathTable {
@@ -202,6 +202,24 @@ export class FileTable {
     }
   }
 
+  /** Row `row`'s summary, read from the columns (no FileChange made); `index` is its position in its list. */
+  summary(row: number, index: number): FileSummary {
+    const status = this.statusOf(row);
+    const oldAt = row * 2;
+    const newAt = oldAt + 1;
+    if (status === 'deleted') {
+      return { index, status, path: this.paths.paths[this.path[oldAt]], renamedFrom: undefined, size: undefined, sameObject: false, newOid: undefined, newKind: undefined };
+    }
+    const newKind = entryKind(this.mode[newAt]) as FileKind;
+    const size = newKind === 'submodule' ? undefined : this.size[newAt];
+    const path = this.paths.paths[this.path[newAt]];
+    const newOid = this.oids.oids[this.oid[newAt]];
+    if (status === 'added') return { index, status, path, renamedFrom: undefined, size, sameObject: false, newOid, newKind };
+    const renamedFrom = status === 'renamed' ? this.paths.paths[this.path[oldAt]] : undefined;
+    // Interned: the same object has the same id.
+    return { index, status, path, renamedFrom, size, sameObject: this.oid[oldAt] === this.oid[newAt], newOid, newKind };
+  }
+
   /** Rows [start, end) as a list. */
   slice(start: number, end: number): TableSlice {
     return new TableSlice(this, start, end);
@@ -229,6 +247,12 @@ export class TableSlice implements FileChangeList {
     for (let row = this.start; row < this.end; row++) yield this.table.change(row);
   }
 
+  summaries(): FileSummary[] {
+    const out = new Array<FileSummary>(this.length);
+    for (let i = 0; i < out.length; i++) out[i] = this.table.summary(this.start + i, i);
+    return out;
+  }
+
   toArray(): FileChange[] {
     return [...this];
   }
@@ -238,6 +262,25 @@ export class TableSlice implements FileChangeList {
   }
 }
 
+/** A change's summary made from the FileChange (for lists that hold FileChanges). */
+export function summarizeFileChange(f: FileChange, index: number): FileSummary {
+  switch (f.status) {
+    case 'added':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: sizeOf(f.new), sameObject: false, newOid: f.new.oid, newKind: f.new.kind };
+    case 'deleted':
+      return { index, status: f.status, path: f.old.path, renamedFrom: undefined, size: undefined, sameObject: false, newOid: undefined, newKind: undefined };
+    case 'renamed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: f.old.path, size: sizeOf(f.new), sameObject: f.old.oid === f.new.oid, newOid: f.new.oid, newKind: f.new.kind };
+    case 'modified':
+    case 'type-changed':
+      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: sizeOf(f.new), sameObject: f.old.oid === f.new.oid, newOid: f.new.oid, newKind: f.new.kind };
+  }
+}
+
+function sizeOf(side: FileSide): number | undefined {
+  return side.kind === 'submodule' ? undefined : side.size;
+}
+
 /** An empty list (no table needed). */
 export const NO_FILES: FileChangeList = Object.freeze({
   length: 0,
@@ -245,6 +288,7 @@ export const NO_FILES: FileChangeList = Object.freeze({
     throw new RangeError(`file change ${index} of 0`);
   },
   [Symbol.iterator]: function* (): Iterator<FileChange> {},
+  summaries: () => [],
   toArray: () => [],
   toJSON: () => [],
 });

@@ -107,9 +107,33 @@ export interface FileChangeList extends Iterable<FileChange> {
   readonly length: number;
   /** The change at `index` (0 ≤ index < length). */
   at(index: number): FileChange;
+  /**
+   * What most readers of a large push need of each change — status, paths, new size, whether the
+   * content changed — without making the FileChanges (two sides, a dozen fields each): policy walks
+   * these, and makes a FileChange only for a change it reports.
+   */
+  summaries(): FileSummary[];
   /** Every change as a plain array. */
   toArray(): FileChange[];
   toJSON(): FileChange[];
+}
+
+/** A file change's summary (FileChangeList.summaries). */
+export interface FileSummary {
+  /** The change's position in its list (`at(index)` makes the whole FileChange). */
+  readonly index: number;
+  readonly status: FileStatus;
+  /** The new side's path, or the old side's for a deletion. */
+  readonly path: string;
+  /** A rename's old path. */
+  readonly renamedFrom: string | undefined;
+  /** The new side's size; undefined for a deletion or a submodule (a commit id has no size). */
+  readonly size: number | undefined;
+  /** Whether both sides are the same object (a rename or mode change without an edit). */
+  readonly sameObject: boolean;
+  /** The new side's object and kind; undefined for a deletion. */
+  readonly newOid: Oid | undefined;
+  readonly newKind: FileKind | undefined;
 }
 
 /** How renames were looked for in one diff. */

@@ -2,7 +2,7 @@
  * Test support: small change sets and inputs built by hand, for the pure table tests of
  * precedence, modes, exemptions and scopes (the condition tests use real repositories).
  */
-import type { ChangeSet, CommitChange, FileChange, FileChangeList, FileSide, RefChange } from '@pushgate/changes';
+import { summarizeFileChange, type ChangeSet, type CommitChange, type FileChange, type FileChangeList, type FileSide, type RefChange } from '@pushgate/changes';
 import type { Identity, Oid } from '@pushgate/core';
 import type { ContentFindings, PolicyInput } from './types';
 
@@ -18,6 +18,7 @@ export function fileList(changes: readonly FileChange[]): FileChangeList {
   return {
     length: changes.length,
     at: (i) => changes[i],
+    summaries: () => changes.map(summarizeFileChange),
     toArray: () => [...changes],
     toJSON: () => [...changes],
     [Symbol.iterator]: () => changes[Symbol.iterator](),

@@ -8,7 +8,7 @@
  * `when` must find something on the ref. What the conditions found becomes the rule's reasons.
  * Outcome: deny if an enforced, non-exempt reason denies; else hold if one holds; else allow.
  */
-import type { CommitChange, FileChange, FileChangeList, FileSide, FileStatus, RefChange } from '@pushgate/changes';
+import type { CommitChange, FileChange, FileChangeList, FileSummary, RefChange } from '@pushgate/changes';
 import type { Identity, Oid } from '@pushgate/core';
 import { asCompiled, type CompiledActors, type CompiledMatch, type CompiledPolicy, type CompiledRule, type RulePathGlob } from './compile';
 import type { ConditionName, PolicyConditions, PolicyConfig, PolicyConfigInput } from './config';
@@ -105,55 +105,14 @@ function pushIndex(input: PolicyInput): PushIndex {
 }
 
 /**
- * What the rules read of one file change. A change list makes a FileChange (a change, two sides,
- * a dozen fields) on each read; the rules walk these facts instead, made once per change and
- * evaluation, so that the FileChanges die young rather than being copied and promoted by the
- * collector while every rule walks them. The FileChange is made again (`FileChangeList.at(index)`)
- * only for a change a reason describes. Making the FileChanges is still most of evaluate's time on
- * a large push (~90 of ~190 ms on libgit2's history): a list that could give these facts without
- * making a FileChange would remove it.
+ * What the rules read of one file change: its summary (status, paths, new size, whether the
+ * content changed), read from the change set's columns without making the FileChange, which is
+ * made (`FileChangeList.at(index)`) only for a change a reason describes.
  */
-interface FileFacts {
-  /** The change's position in its list. */
-  readonly index: number;
-  readonly status: FileStatus;
-  /** The new side's path, or the old side's for a deletion. */
-  readonly path: string;
-  /** A rename's old path. */
-  readonly renamedFrom: string | undefined;
-  /** The new side's size; undefined for a deletion, a submodule or a side without one. */
-  readonly size: number | undefined;
-  /** Whether both sides are the same object (a rename or mode change without an edit). */
-  readonly sameObject: boolean;
-}
+type FileFacts = FileSummary;
 
 function factsOf(list: FileChangeList | undefined): FileFacts[] {
-  const out: FileFacts[] = [];
-  if (list === undefined) return out;
-  let index = 0;
-  for (const f of list) out.push(fileFacts(f, index++));
-  return out;
-}
-
-function fileFacts(f: FileChange, index: number): FileFacts {
-  switch (f.status) {
-    case 'added':
-      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: false };
-    case 'deleted':
-      return { index, status: f.status, path: f.old.path, renamedFrom: undefined, size: undefined, sameObject: false };
-    case 'renamed':
-      return { index, status: f.status, path: f.new.path, renamedFrom: f.old.path, size: size(f.new), sameObject: f.old.oid === f.new.oid };
-    case 'modified':
-    case 'type-changed':
-      return { index, status: f.status, path: f.new.path, renamedFrom: undefined, size: size(f.new), sameObject: f.old.oid === f.new.oid };
-    default:
-      return unreachable(f);
-  }
-}
-
-/** A side's size as fileSizeOver reads it: none for a submodule (the commit it points at has no size). */
-function size(side: FileSide): number | undefined {
-  return side.kind === 'submodule' ? undefined : side.size;
+  return list === undefined ? [] : list.summaries();
 }
 
 /** The net change's file list of a ref, when it has one. */
