@@ -23,6 +23,8 @@ export class KeywordMatcher {
   private readonly outputs: ReadonlyArray<readonly number[] | undefined>;
   /** `accepting[state]`: 1 when some keyword ends there (a typed array is cheaper to test per character). */
   private readonly accepting: Uint8Array;
+  /** The longest keyword's length. */
+  private readonly longest: number;
 
   constructor(keywords: readonly string[]) {
     this.keywords = keywords;
@@ -77,6 +79,7 @@ export class KeywordMatcher {
     this.delta = delta;
     this.outputs = out.map((o) => (o.length > 0 ? o : undefined));
     this.accepting = Uint8Array.from(out, (o) => (o.length > 0 ? 1 : 0));
+    this.longest = keywords.reduce((m, k) => Math.max(m, k.length), 1);
   }
 
   /**
@@ -90,11 +93,30 @@ export class KeywordMatcher {
    */
   occursIn(bytes: Uint8Array): boolean {
     const { delta, accepting } = this;
-    let state = 0;
-    for (let i = 0, n = bytes.length; i < n; i++) {
-      const c = bytes[i];
-      state = delta[(state << 7) | (c < ALPHABET ? c : 0)];
-      if (accepting[state] !== 0) return true;
+    const n = bytes.length;
+    // Two halves at once: each step waits for the previous state's lookup, and two independent
+    // chains let the processor overlap them. The second half starts (from the root) early enough
+    // that a keyword crossing the middle lies wholly in it: an occurrence that starts before that
+    // ends before the middle, in the first half.
+    const from = (n >>> 1) - (this.longest - 1);
+    const mid = n >>> 1;
+    let i = 0;
+    let j = from > 0 ? from : 0;
+    let a = 0;
+    let b = 0;
+    if (from > 0) {
+      for (; i < mid; i++, j++) {
+        const c = bytes[i];
+        const d = bytes[j];
+        a = delta[(a << 7) | (c < ALPHABET ? c : 0)];
+        b = delta[(b << 7) | (d < ALPHABET ? d : 0)];
+        if ((accepting[a] | accepting[b]) !== 0) return true;
+      }
+    }
+    for (; j < n; j++) {
+      const d = bytes[j];
+      b = delta[(b << 7) | (d < ALPHABET ? d : 0)];
+      if (accepting[b] !== 0) return true;
     }
     return false;
   }
