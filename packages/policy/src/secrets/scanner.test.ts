@@ -382,6 +382,24 @@ describe('the prefilter over bytes', () => {
     );
   });
 
+  it('occursIn finds a keyword wherever it lies against the middle, where the two halves are scanned apart', () => {
+    const keywords = [...new Set(BUILTIN_DETECTORS.flatMap((d) => d.keywords))];
+    const longest = Math.max(...keywords.map((k) => k.length));
+    for (const n of [0, 1, 2 * longest - 1, 2 * longest, 2 * longest + 1, 301, 4096]) {
+      expect(matcher.occursIn(Buffer.alloc(n, 'x'))).toBe(false);
+    }
+    for (const keyword of keywords) {
+      for (const total of [3 * longest, 3 * longest + 1, 257]) {
+        const mid = total >>> 1;
+        for (let start = Math.max(0, mid - keyword.length - longest); start <= Math.min(total - keyword.length, mid + longest); start++) {
+          const bytes = Buffer.alloc(total, 'x');
+          bytes.write(keyword.toUpperCase(), start, 'latin1');
+          expect({ keyword, total, start, found: matcher.occursIn(bytes) }).toEqual({ keyword, total, start, found: true });
+        }
+      }
+    }
+  });
+
   it('finds in bytes, with a secret among such pieces, what the scan without the prefilter finds', () => {
     const secrets = positiveSamples(31, 2).map((s) => utf8(s.text));
     const withSecret = fc.oneof({ weight: 6, arbitrary: piece }, { weight: 1, arbitrary: fc.constantFrom(...secrets) });
