@@ -138,3 +138,58 @@ export function applyDelta(base: Uint8Array, delta: Uint8Array, maxResultBytes: 
   }
   return out.length === resultSize ? out : out.subarray(0, resultSize);
 }
+
+/**
+ * The places where `delta`'s result is not a plain copy of its base, each widened by `reach` bytes
+ * on both sides, merged and clipped to the result: `[start0, end0, start1, end1, …]`, ascending.
+ *
+ * A seam is every inserted run, and every boundary between two copies that are not contiguous in
+ * the base (contiguous copies are one run of the base). So any run of the result of at most
+ * `reach + 1` bytes either lies within one seam window or is a run of the base: what a search for
+ * short strings (a keyword prefilter) must look at in a delta's result when it knows the base.
+ * For a delta `applyDelta` accepted (it is not checked again here).
+ */
+export function deltaSeams(delta: Uint8Array, reach: number): number[] {
+  readVarint(delta, 0, 'base');
+  const resultSize = readVarint(delta, varintEnd, 'result');
+  const seams: number[] = [];
+  const add = (start: number, end: number): void => {
+    const s = Math.max(0, start);
+    const e = Math.min(resultSize, end);
+    if (e <= s) return;
+    const last = seams.length - 1;
+    if (last > 0 && s <= seams[last]) seams[last] = Math.max(seams[last], e);
+    else seams.push(s, e);
+  };
+  let pos = varintEnd;
+  let outPos = 0;
+  /** Where in the base the previous copy ended; -1 after an insert (or at the start). */
+  let copiedTo = -1;
+  const end = delta.length;
+  while (pos < end) {
+    const op = delta[pos++];
+    if (op & 0x80) {
+      let cpOff = 0;
+      let cpSize = 0;
+      if (op & 0x01) cpOff = delta[pos++];
+      if (op & 0x02) cpOff |= delta[pos++] << 8;
+      if (op & 0x04) cpOff |= delta[pos++] << 16;
+      if (op & 0x08) cpOff = (cpOff | (delta[pos++] << 24)) >>> 0;
+      if (op & 0x10) cpSize = delta[pos++];
+      if (op & 0x20) cpSize |= delta[pos++] << 8;
+      if (op & 0x40) cpSize |= delta[pos++] << 16;
+      if (cpSize === 0) cpSize = 0x10000;
+      if (outPos > 0 && cpOff !== copiedTo) add(outPos - reach, outPos + reach);
+      copiedTo = cpOff + cpSize;
+      outPos += cpSize;
+    } else if (op !== 0) {
+      add(outPos - reach, outPos + op + reach);
+      pos += op;
+      outPos += op;
+      copiedTo = -1;
+    } else {
+      throw new PackError('PACK_DELTA_BAD_INSTRUCTION', 'delta uses the reserved instruction 0');
+    }
+  }
+  return seams;
+}

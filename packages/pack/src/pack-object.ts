@@ -10,6 +10,11 @@ export interface PackObject {
   readonly data: Buffer;
   /** Pack offset of the object's entry. */
   readonly offset: number;
+  /**
+   * For an object resolved from a delta: its base's id and the delta's instructions (valid only
+   * during the call: the buffer is reused). See `deltaSeams`.
+   */
+  readonly delta?: { readonly base: Oid; readonly instructions: Buffer };
 }
 
 /**

@@ -52,6 +52,7 @@ export interface ResolveResult {
 /** One level of the depth-first walk: an object whose children are being produced. */
 interface Frame {
   readonly data: Buffer;
+  readonly oid: Oid;
   readonly typeNum: number;
   readonly depth: number;
   ofsNext: number;
@@ -108,7 +109,7 @@ export async function resolveDeltas(
       while (refEnd < refs.count && refs.oidEquals(refEnd, oid, oidAt)) refEnd++;
     }
     if (ofsNext === ofsEnd && refNext === refEnd) return undefined;
-    return { data, typeNum, depth, ofsNext, ofsEnd, refNext, refEnd };
+    return { data, oid: oidFromBytes(oid, oidAt), typeNum, depth, ofsNext, ofsEnd, refNext, refEnd };
   };
 
   const walk = async (root: Frame): Promise<void> => {
@@ -141,7 +142,7 @@ export async function resolveDeltas(
       oid.copy(oids, child * OID_BYTES);
       types[child] = typeNum;
       resolved++;
-      onObject?.({ oid: oidFromBytes(oid), type, data, offset });
+      onObject?.({ oid: oidFromBytes(oid), type, data, offset, delta: { base: f.oid, instructions: delta } });
       // Drop the parent before descending when this was its last child: a chain holds two objects.
       if (last) stack.pop();
       const next = frameFor(data, typeNum, depth, child, oid, 0);

@@ -21,6 +21,17 @@
  *   a new one;
  * - a refused push cancels its session, and the worker skips its batches still queued.
  *
+ * Most blobs of a push are new versions of files stored as deltas against another version, and
+ * most files hold no detector keyword at all. For a blob resolved from a delta whose base was
+ * handed over too, only the bytes around the delta's seams (deltaSeams: inserted runs, and joints
+ * between copies of distant parts of the base, each widened by the longest keyword) are copied:
+ * when the base holds no keyword and neither do those bytes, the blob holds none (a keyword
+ * anywhere else lies within one copied run of the base), so it is text without findings, known
+ * without its bytes ever crossing over. Otherwise — a base with a keyword, a keyword at a seam —
+ * the worker reads the whole blob from the indexed pack and scans it (`indexed`). This keeps most
+ * of the 300 MB a large history's push brings in blob versions off the memory bus the inspection
+ * shares.
+ *
  * One worker serves every push of a gateway: batches are scanned in arrival order. Small packs are
  * not worth the handover, and a small push must not wait behind a large one's batches: whoever
  * calls `begin` decides by size (the gateway prescans packs of 1 MiB or more).
@@ -29,6 +40,8 @@ import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Limits, Oid } from '@pushgate/core';
+import { deltaSeams } from '@pushgate/pack';
+import { compilePolicy } from './compile';
 import type { PolicyConfig } from './config';
 import type { SecretFinding } from './secrets/index';
 
@@ -63,6 +76,9 @@ export interface PrescanStats {
   readonly workerMs: number;
   /** Time the caller's thread spent handing blobs over (copying them into batches). */
   readonly handoverMs: number;
+  /** Bytes handed over (whole blobs, and the seams of deltas), and blobs the worker read whole from the pack. */
+  readonly handedBytes: number;
+  readonly readWhole: number;
 }
 
 /** Where the worker reads the blobs it could not be handed: the indexed pack over the mirror. */
@@ -76,8 +92,12 @@ export interface PackLocation {
 
 /** One push's prescan, fed from indexPack's `onObject`. */
 export interface BlobPrescan {
-  /** Hands over one blob (copied: the caller's buffer is not kept). Cheap; never throws. */
-  add(oid: Oid, data: Uint8Array): void;
+  /**
+   * Hands over one blob (copied: the caller's buffer is not kept). Cheap; never throws. With the
+   * delta it was resolved from (indexPack's `PackObject.delta`), only the bytes around the delta's
+   * seams are copied when its base was handed over too (see the module comment).
+   */
+  add(oid: Oid, data: Uint8Array, delta?: { readonly base: Oid; readonly instructions: Uint8Array }): void;
   /**
    * The pack is indexed: the blobs that found no room in memory are read from it by the worker
    * (which has time while the change set is built), not left for the scan after it.
@@ -114,6 +134,13 @@ export type ToWorker =
       readonly oids: readonly string[];
       /** End offset of each blob in `data`. */
       readonly ends: Uint32Array;
+      /**
+       * Per blob, the delta base whose keyword-freedom it follows, or null: with a base, the blob's
+       * bytes in `data` are only its seam windows (separated by a byte no keyword contains) and
+       * `sizes` gives its whole size.
+       */
+      readonly bases: ReadonlyArray<string | null>;
+      readonly sizes: Uint32Array;
     }
   | { readonly kind: 'read'; readonly session: number; readonly cancelled: Int32Array; readonly pack: PackLocation; readonly oids: readonly string[] }
   | { readonly kind: 'end'; readonly session: number };
@@ -129,6 +156,8 @@ export type FromWorker =
       readonly results: ReadonlyArray<readonly [string, PrescannedBlob]>;
       /** Blobs read from the pack and scanned, with their sizes (those with a finding, or binary, are in results too). */
       readonly read: ReadonlyArray<readonly [string, number]>;
+      /** Blobs handed over (as seams) that the worker could not settle nor read: unknown. */
+      readonly unknown: readonly string[];
       readonly workerMs: number;
     }
   | { readonly kind: 'failed'; readonly session: number; readonly message: string };
@@ -178,6 +207,8 @@ export class BlobScanPool {
   private closed = false;
   readonly maxInFlightBytes: number;
   readonly batchBytes: number;
+  /** The policy scanner's longest keyword: how far seam windows reach. */
+  readonly keywordReach: number;
 
   constructor(
     private readonly policy: PolicyConfig,
@@ -185,6 +216,7 @@ export class BlobScanPool {
   ) {
     this.maxInFlightBytes = options.maxInFlightBytes ?? 32 * 1024 * 1024;
     this.batchBytes = options.batchBytes ?? 1024 * 1024;
+    this.keywordReach = compilePolicy(policy).scanner().longestKeyword;
   }
 
   /** Starts one push's prescan. After `close`, or without a worker script, it knows nothing. */
@@ -291,7 +323,7 @@ export class BlobScanPool {
 const NOTHING_AHEAD: BlobPrescan = Object.freeze({
   add: () => undefined,
   indexed: () => undefined,
-  finish: async (): Promise<PrescannedBlobs> => ({ get: () => undefined, stats: { blobs: 0, bytes: 0, left: 0, workerMs: 0, handoverMs: 0 } }),
+  finish: async (): Promise<PrescannedBlobs> => ({ get: () => undefined, stats: { blobs: 0, bytes: 0, left: 0, workerMs: 0, handoverMs: 0, handedBytes: 0, readWhole: 0 } }),
   cancel: () => undefined,
 });
 
@@ -303,11 +335,16 @@ class Session implements BlobPrescan {
   private used = 0;
   private oids: string[] = [];
   private ends: number[] = [];
+  private bases: Array<string | null> = [];
+  private sizes: number[] = [];
+  /** Seams were handed over: the worker may need to read whole blobs, so `indexed` always tells it where. */
+  private seamed = false;
   /** Blobs that found no room, for the worker to read from the pack once it is indexed. */
   private unsent: Oid[] = [];
   /** Blobs left for scanContent (over MAX_PRESCAN_BLOB_BYTES, or no room and no pack to read them from). */
   private left = 0;
   private handoverMs = 0;
+  private handedBytes = 0;
   private state: 'adding' | 'finishing' | 'ended' = 'adding';
   private result: Promise<PrescannedBlobs> | undefined;
 
@@ -317,32 +354,54 @@ class Session implements BlobPrescan {
     private readonly id: number,
   ) {}
 
-  add(oid: Oid, data: Uint8Array): void {
+  add(oid: Oid, data: Uint8Array, delta?: { readonly base: Oid; readonly instructions: Uint8Array }): void {
     if (this.state !== 'adding' || this.sent.has(oid)) return;
     const started = performance.now();
     const size = data.byteLength;
+    const seams = delta !== undefined && (this.sent.get(delta.base) ?? -1) >= 0 ? this.seamsOf(data, delta.instructions) : undefined;
+    const bytes = seams === undefined ? size : seamBytes(seams);
     if (size > MAX_PRESCAN_BLOB_BYTES) this.left++;
-    else if (!this.pool.hasRoom(this.used + size)) {
+    else if (!this.pool.hasRoom(this.used + bytes)) {
       this.unsent.push(oid);
       this.sent.set(oid, -1);
     } else {
-      if (this.batch !== undefined && this.used + size > this.batch.length) this.flush();
+      if (this.batch !== undefined && this.used + bytes > this.batch.length) this.flush();
       if (this.batch === undefined) {
-        this.batch = this.pool.takeBuffer(size);
+        this.batch = this.pool.takeBuffer(bytes);
         this.used = 0;
       }
-      this.batch.set(data, this.used);
-      this.used += size;
+      if (seams === undefined) {
+        this.batch.set(data, this.used);
+        this.used += size;
+      } else {
+        // The windows, each followed by a byte no keyword contains (it sends the automaton back to its root).
+        for (let k = 0; k < seams.length; k += 2) {
+          this.batch.set(data.subarray(seams[k], seams[k + 1]), this.used);
+          this.used += seams[k + 1] - seams[k];
+          this.batch[this.used++] = SEAM_GAP;
+        }
+        this.seamed = true;
+      }
       this.oids.push(oid);
       this.ends.push(this.used);
+      this.bases.push(seams === undefined ? null : delta!.base);
+      this.sizes.push(size);
       this.sent.set(oid, size);
       if (this.used >= this.pool.batchBytes) this.flush();
     }
     this.handoverMs += performance.now() - started;
   }
 
+  /** The seam windows of a delta's result worth sending instead of the whole (undefined: send it whole). */
+  private seamsOf(data: Uint8Array, instructions: Uint8Array): number[] | undefined {
+    // Binary content is sent whole: the worker says so from its first 8000 bytes.
+    if (Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, BINARY_SNIFF_BYTES)).indexOf(0) >= 0) return undefined;
+    const seams = deltaSeams(instructions, this.pool.keywordReach - 1);
+    return seamBytes(seams) * 2 < data.byteLength ? seams : undefined;
+  }
+
   indexed(pack: PackLocation): void {
-    if (this.state !== 'adding' || this.unsent.length === 0) return;
+    if (this.state !== 'adding' || (this.unsent.length === 0 && !this.seamed)) return;
     this.flush();
     const oids = this.unsent;
     this.unsent = [];
@@ -363,6 +422,7 @@ class Session implements BlobPrescan {
         const known = new Map<Oid, number>();
         if (answer !== undefined) {
           for (const [oid, size] of this.sent) if (size >= 0) known.set(oid, size);
+          for (const oid of answer.unknown) known.delete(oid as Oid);
           for (const [oid, size] of answer.read) known.set(oid as Oid, size);
         }
         const found = new Map(answer?.results ?? []);
@@ -372,6 +432,8 @@ class Session implements BlobPrescan {
           left: this.left + this.sent.size - known.size,
           workerMs: answer?.workerMs ?? 0,
           handoverMs: this.handoverMs,
+          handedBytes: this.handedBytes,
+          readWhole: answer?.read.length ?? 0,
         };
         resolve({
           get(oid) {
@@ -419,15 +481,42 @@ class Session implements BlobPrescan {
       // Its worker is gone: nothing would acknowledge the batch, whose bytes would count as in flight for good.
       this.oids = [];
       this.ends = [];
+      this.bases = [];
+      this.sizes = [];
       this.used = 0;
       return;
     }
     const data = new Uint8Array(batch.buffer, batch.byteOffset, this.used);
-    const message: ToWorker = { kind: 'batch', session: this.id, cancelled: this.cancelled, data, oids: this.oids, ends: Uint32Array.from(this.ends) };
+    const message: ToWorker = {
+      kind: 'batch',
+      session: this.id,
+      cancelled: this.cancelled,
+      data,
+      oids: this.oids,
+      ends: Uint32Array.from(this.ends),
+      bases: this.bases,
+      sizes: Uint32Array.from(this.sizes),
+    };
     this.pool.sent(this.used);
+    this.handedBytes += this.used;
     this.oids = [];
     this.ends = [];
+    this.bases = [];
+    this.sizes = [];
     this.used = 0;
     this.worker.postMessage(message, [batch.buffer as ArrayBuffer]);
   }
+}
+
+/** Between two seam windows: a non-ASCII byte, which no keyword contains. */
+export const SEAM_GAP = 0x80;
+
+/** git's binary test reads this many bytes (xdiff-interface.c, FIRST_FEW_BYTES). */
+const BINARY_SNIFF_BYTES = 8000;
+
+/** Bytes the seam windows take when sent, a gap after each. */
+function seamBytes(seams: readonly number[]): number {
+  let n = 0;
+  for (let k = 0; k < seams.length; k += 2) n += seams[k + 1] - seams[k] + 1;
+  return n;
 }

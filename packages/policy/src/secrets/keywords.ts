@@ -24,7 +24,7 @@ export class KeywordMatcher {
   /** `accepting[state]`: 1 when some keyword ends there (a typed array is cheaper to test per character). */
   private readonly accepting: Uint8Array;
   /** The longest keyword's length. */
-  private readonly longest: number;
+  readonly longest: number;
 
   constructor(keywords: readonly string[]) {
     this.keywords = keywords;

@@ -113,6 +113,10 @@ export interface SecretScanner {
   scan(input: string | Uint8Array, options?: SecretScanOptions): SecretScanResult;
   /** The ids of the detectors in use, built-in then custom. */
   readonly detectorIds: readonly string[];
+  /** Whether any detector keyword occurs in `bytes` (the prefilter's first pass; see KeywordMatcher.occursIn). */
+  mentionsKeyword(bytes: Uint8Array): boolean;
+  /** The longest keyword's length: a keyword found in a text lies within this many bytes of where it starts. */
+  readonly longestKeyword: number;
 }
 
 /** Git's binary test reads this many bytes (xdiff-interface.c, FIRST_FEW_BYTES). */
@@ -443,6 +447,8 @@ export function createSecretScanner(config: SecretScannerConfig = {}): SecretSca
     isAscii(bytes) ? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1') : decoder.decode(bytes);
   return {
     detectorIds: runnables.map((r) => r.id),
+    mentionsKeyword: (bytes) => matcher.occursIn(bytes),
+    longestKeyword: matcher.longest,
     scan(input, options = {}) {
       if (isBinary(input)) return { kind: 'binary' };
       if (options.path !== undefined) {
