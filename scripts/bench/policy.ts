@@ -57,6 +57,9 @@ interface Run {
   /** Blobs answered by the prescan, and blobs left for the scan after the change set. */
   readonly ahead: number;
   readonly left: number;
+  /** Bytes handed to the worker (whole blobs and delta seams), and blobs it read whole from the pack. */
+  readonly handedBytes: number;
+  readonly readWhole: number;
   readonly evaluateMs: number;
   readonly scannedBytes: number;
   readonly decision: string;
@@ -76,7 +79,7 @@ async function once(pack: string, base: string, old: Oid, tip: Oid, idxPath: str
     external: (oid) => mirror.read(oid),
     onObject: (o) => {
       if (o.type !== 'blob') checkObject(o.type, o.data, { oid: o.oid });
-      else prescan?.add(o.oid, o.data);
+      else prescan?.add(o.oid, o.data, o.delta);
     },
     idxPath,
   });
@@ -113,6 +116,8 @@ async function once(pack: string, base: string, old: Oid, tip: Oid, idxPath: str
       workerMs: prescanned?.stats.workerMs ?? 0,
       ahead: findings.scannedAhead ?? 0,
       left: prescanned?.stats.left ?? 0,
+      handedBytes: prescanned?.stats.handedBytes ?? 0,
+      readWhole: prescanned?.stats.readWhole ?? 0,
       evaluateMs: t3 - t2,
       scannedBytes: findings.scannedBytes,
       decision: decision.kind,
@@ -145,7 +150,7 @@ async function measure(on: string, pack: string, base: string, old: string, tip:
   const one = async (i: number, withPool: BlobScanPool | undefined): Promise<void> => {
     const r = await once(pack, base, old as Oid, tip as Oid, join(ROOT, '.bench', `policy-${process.pid}.idx`), withPool);
     log(
-      `${on}${withPool ? '' : ' (no prescan)'} run ${i + 1}: inspection ${(r.inspectMs / 1000).toFixed(2)} s, scan ${(r.scanMs / 1000).toFixed(2)} s (handover ${r.handoverMs.toFixed(0)} ms, wait ${r.waitMs.toFixed(0)} ms, worker ${(r.workerMs / 1000).toFixed(2)} s, ${r.ahead} blobs ahead, ${r.left} left; ${(r.scannedBytes / 1e6).toFixed(1)} MB), evaluate ${r.evaluateMs.toFixed(0)} ms → ${r.decision} (${r.reasons} reasons)`,
+      `${on}${withPool ? '' : ' (no prescan)'} run ${i + 1}: inspection ${(r.inspectMs / 1000).toFixed(2)} s, scan ${(r.scanMs / 1000).toFixed(2)} s (handover ${r.handoverMs.toFixed(0)} ms, wait ${r.waitMs.toFixed(0)} ms, worker ${(r.workerMs / 1000).toFixed(2)} s, ${r.ahead} blobs ahead, ${r.left} left, ${(r.handedBytes / 1e6).toFixed(1)} MB handed over, ${r.readWhole} read whole; ${(r.scannedBytes / 1e6).toFixed(1)} MB), evaluate ${r.evaluateMs.toFixed(0)} ms → ${r.decision} (${r.reasons} reasons)`,
     );
     (withPool ? ahead : after).push(r);
   };

@@ -199,7 +199,7 @@ export async function inspectPush(input: InspectionInput, ctx: InspectionContext
           // Like receive.fsckObjects: hostile trees (.git, .., /), malformed commits and tags are refused here.
           onObject: (o) => {
             if (o.type !== 'blob') checkObject(o.type, o.data, { oid: o.oid });
-            else ahead?.add(o.oid, o.data);
+            else ahead?.add(o.oid, o.data, o.delta);
           },
           onProgress: input.onProgress,
           signal: input.signal,
