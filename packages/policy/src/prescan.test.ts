@@ -12,6 +12,7 @@ import { afterAll, describe, expect, it } from '@jest/globals';
 import { DEFAULT_LIMITS, type Oid } from '@pushgate/core';
 import { GitFixture, PushScenario, thinPack } from '@pushgate/changes/test-support';
 import { indexPack } from '@pushgate/pack';
+import { GitDirObjectStore } from '@pushgate/objects';
 import { compilePolicy } from './compile';
 import type { PolicyConfigInput } from './config';
 import { BlobScanPool, prescanWorkerScript, type BlobScanPoolOptions, type PrescannedBlob, type PrescannedBlobs } from './prescan';
@@ -387,5 +388,169 @@ describe('a prescan that fails', () => {
     const ahead = await session.finish();
     expectNothingKnown(ahead, [fakeOid('secret')]);
     expect(ahead.stats.left).toBe(1);
+  });
+});
+
+/**
+ * A history of a few files of a few KB in many versions, packed with a deep delta window so that
+ * most versions are deltas: keywords at inserts, a keyword made by a joint of two distant copies,
+ * a secret added then removed, binary versions, keyword-free versions.
+ */
+async function deltaHistory(): Promise<{ packPath: string; idxPath: string; mirrorGitDir: string; blobs: Map<Oid, Buffer>; deltas: number; feed(into: { add(oid: Oid, data: Uint8Array, delta?: { base: Oid; instructions: Uint8Array }): void }): Promise<void> }> {
+  const repo = GitFixture.create('prescan-deltas');
+  const mirror = GitFixture.create('prescan-deltas-mirror', { bare: true });
+  tmpDirs.push(repo.dir, mirror.dir);
+  const r = new Rng(4242);
+  const lines = Array.from({ length: 120 }, (_, i) => `const item${i} = compute(${i}, "${r.str('abcdefghijklmnopqrstuvwxyz', 20)}");`);
+  const joint = 'const compass = 1, wordcount = 2;';
+  const plain = (ls: readonly string[]): string => `${ls.join('\n')}\n`;
+  const secret = positiveSamples(41, 1)[0].text;
+  const versions: Array<(ls: string[]) => string> = [
+    (ls) => plain([...ls.slice(0, 60), joint, ...ls.slice(60)]),
+    // A keyword inserted.
+    (ls) => plain([...ls.slice(0, 30), 'const password = lookup("db");', ...ls.slice(30, 60), joint, ...ls.slice(60)]),
+    // Keyword-free edits.
+    (ls) => plain([...ls.slice(0, 60), joint, ...ls.slice(61, 100), 'const extra = 7;', ...ls.slice(100)]),
+    // The joint: "compass" then "wordcount", the bytes between dropped — "password" across two copies.
+    (ls) => plain([...ls.slice(0, 60), 'const compasswordcount = 2;', ...ls.slice(60)]),
+    (ls) => plain([...ls.slice(0, 60), joint, ...ls.slice(60, 90), secret, ...ls.slice(90)]),
+    (ls) => plain([...ls.slice(0, 60), joint, ...ls.slice(60, 90), ...ls.slice(91)]),
+    (ls) => plain([...ls.slice(5, 60), joint, ...ls.slice(60), ...ls.slice(0, 5)]),
+    (ls) => plain([...ls.slice(0, 20), 'let token = next();', ...ls.slice(20, 60), joint, ...ls.slice(60)]),
+  ];
+  for (const [c, version] of versions.entries()) {
+    const ls = [...lines];
+    ls[(c * 7) % ls.length] = `const changed${c} = ${c};`;
+    repo.write('src/app.ts', version(ls));
+    repo.write('src/util.ts', plain(ls.slice(0, 80 + c).map((l) => l.replace('compute', 'derive'))));
+    const bin = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46, 0, 1]), Buffer.from(plain(ls.slice(c, 60)))]);
+    repo.write('assets/data.bin', bin);
+    repo.commit(`version ${c}`);
+  }
+  const dir = tmp('prescan-deltas-pack');
+  const list = repo.git('rev-list', '--objects', '--all');
+  const packPath = join(dir, 'push.pack');
+  writeFileSync(packPath, repo.gitBytes(['pack-objects', '--stdout', '-q', '--window=50', '--depth=50'], list));
+  const blobs = new Map<Oid, Buffer>();
+  let deltas = 0;
+  const idxPath = (
+    await indexPack(packPath, {
+      limits: DEFAULT_LIMITS,
+      onObject: (o) => {
+        if (o.type !== 'blob') return;
+        blobs.set(o.oid, Buffer.from(o.data));
+        if (o.delta !== undefined) deltas++;
+      },
+    })
+  ).idxPath;
+  return {
+    packPath,
+    idxPath,
+    mirrorGitDir: mirror.dir,
+    blobs,
+    deltas,
+    feed: async (into) => {
+      await indexPack(packPath, {
+        limits: DEFAULT_LIMITS,
+        idxPath: join(dir, 'again.idx'),
+        onObject: (o) => (o.type === 'blob' ? into.add(o.oid, o.data, o.delta) : undefined),
+      });
+    },
+  };
+}
+
+describe('BlobScanPool with the deltas blobs were resolved from', () => {
+  it('says of every blob what the inline scan says, most settled from their seams', async () => {
+    const repo = await deltaHistory();
+    expect(repo.deltas).toBeGreaterThan(repo.blobs.size / 2);
+    const results = [...repo.blobs.values()].map(inline);
+    // The history holds what it is meant to: keyword-free texts, keywords, a finding, binaries.
+    expect(results.some((b) => b.kind === 'text' && b.keywordFree)).toBe(true);
+    expect(results.some((b) => b.kind === 'text' && !b.keywordFree && b.findings.length === 0)).toBe(true);
+    expect(results.some((b) => b.kind === 'text' && b.findings.length > 0)).toBe(true);
+    expect(results.some((b) => b.kind === 'binary')).toBe(true);
+    // "password" made by the joint is a keyword, the text on either side holds none.
+    expect(scanner.mentionsKeyword(Buffer.from('const compasswordcount = 2;'))).toBe(true);
+    expect(scanner.mentionsKeyword(Buffer.from('const compass = 1, wordcount = 2;'))).toBe(false);
+
+    const session = pool({ batchBytes: 4096 }).begin();
+    await repo.feed(session);
+    session.indexed({ packPath: repo.packPath, idxPath: repo.idxPath, mirrorGitDir: repo.mirrorGitDir, limits: DEFAULT_LIMITS });
+    const ahead = await session.finish();
+    for (const [oid, data] of repo.blobs) expectSame(ahead.get(oid), data, oid);
+    const total = [...repo.blobs.values()].reduce((n, b) => n + b.length, 0);
+    expect(ahead.stats).toMatchObject({ blobs: repo.blobs.size, left: 0, bytes: total });
+    expect(ahead.stats.readWhole).toBeGreaterThan(0);
+    expect(ahead.stats.readWhole).toBeLessThan(repo.blobs.size);
+    expect(ahead.stats.handedBytes).toBeLessThan(total);
+  });
+
+  it('says the same through a tiny memory bound', async () => {
+    const repo = await deltaHistory();
+    const session = pool({ batchBytes: 1024, maxInFlightBytes: 2048 }).begin();
+    await repo.feed(session);
+    session.indexed({ packPath: repo.packPath, idxPath: repo.idxPath, mirrorGitDir: repo.mirrorGitDir, limits: DEFAULT_LIMITS });
+    const ahead = await session.finish();
+    for (const [oid, data] of repo.blobs) expectSame(ahead.get(oid), data, oid);
+    expect(ahead.stats).toMatchObject({ blobs: repo.blobs.size, left: 0 });
+  });
+
+  it('without the indexed pack, leaves unknown the blobs its seams could not settle, never clean', async () => {
+    const repo = await deltaHistory();
+    const session = pool({ batchBytes: 4096 }).begin();
+    await repo.feed(session);
+    const ahead = await session.finish();
+    let unknown = 0;
+    for (const [oid, data] of repo.blobs) {
+      const got = ahead.get(oid);
+      if (got === undefined) unknown++;
+      else expectSame(got, data, oid);
+    }
+    // Among them every delta result with a keyword whose base had none.
+    expect(unknown).toBeGreaterThan(0);
+    expect(ahead.stats.left).toBe(unknown);
+  });
+
+  it('says of a thin pack what the inline scan says', async () => {
+    const r = new Rng(57);
+    const lines = Array.from({ length: 150 }, (_, i) => `const value${i} = "${r.str('abcdefghijklmnop', 30)}";`);
+    const scenario = PushScenario.create('prescan-thin-deltas', (w) => {
+      w.write('src/big.ts', `${lines.join('\n')}\nconst compass = 1, wordcount = 2;\n`);
+      w.commit('initial');
+    });
+    try {
+      const old = scenario.rev('HEAD');
+      scenario.work.write('src/big.ts', `${lines.join('\n')}\nconst compasswordcount = 2;\n`);
+      scenario.work.write('src/other.ts', `${lines.slice(10).join('\n')}\n`);
+      scenario.work.commit('next');
+      scenario.work.write('src/other.ts', `${lines.slice(10, 140).join('\n')}\n${positiveSamples(58, 1)[0].text}\n`);
+      const tip = scenario.work.commit('secret');
+      const pack = thinPack(scenario.work, [tip, `^${old}`], tmp('prescan-thin-deltas-pack'));
+      expect(pack.externalBases).toBeGreaterThan(0);
+      const mirror = GitDirObjectStore.open(scenario.mirror.dir, { limits: DEFAULT_LIMITS });
+      const blobs = new Map<Oid, Buffer>();
+      const session = pool({ batchBytes: 4096 }).begin();
+      try {
+        await indexPack(pack.packPath, {
+          limits: DEFAULT_LIMITS,
+          idxPath: join(tmp('prescan-thin-deltas-idx'), 'again.idx'),
+          external: (oid) => mirror.read(oid),
+          onObject: (o) => {
+            if (o.type !== 'blob') return;
+            blobs.set(o.oid, Buffer.from(o.data));
+            session.add(o.oid, o.data, o.delta);
+          },
+        });
+      } finally {
+        mirror.close();
+      }
+      session.indexed({ packPath: pack.packPath, idxPath: pack.idxPath, mirrorGitDir: scenario.mirror.dir, limits: DEFAULT_LIMITS });
+      const ahead = await session.finish();
+      expect(blobs.size).toBeGreaterThanOrEqual(3);
+      for (const [oid, data] of blobs) expectSame(ahead.get(oid), data, oid);
+      expect(ahead.stats.left).toBe(0);
+    } finally {
+      scenario.cleanup();
+    }
   });
 });
