@@ -17,12 +17,14 @@ import { compilePolicy } from './compile';
 import type { PolicyConfigInput } from './config';
 import { BlobScanPool, prescanWorkerScript, type BlobScanPoolOptions, type PrescannedBlob, type PrescannedBlobs } from './prescan';
 import { Rng, negativeSamples, positiveSamples } from './secrets/corpus.test-support';
+import { BUILTIN_DETECTORS } from './secrets/detectors';
 import { isBinary } from './secrets/scanner';
 import { findingSpans } from './secrets/spans';
 
 const POLICY: PolicyConfigInput = { rules: [{ id: 'secrets', when: { secrets: true }, action: 'deny' }] };
 const compiled = compilePolicy(POLICY);
 const scanner = compiled.scanner();
+const BUILTIN_KEYWORDS = BUILTIN_DETECTORS.flatMap((d) => d.keywords);
 
 /** What scanContent's own scan makes of a blob, in the prescan's terms. */
 function inline(data: Buffer): PrescannedBlob {
@@ -509,6 +511,57 @@ describe('BlobScanPool with the deltas blobs were resolved from', () => {
     // Among them every delta result with a keyword whose base had none.
     expect(unknown).toBeGreaterThan(0);
     expect(ahead.stats.left).toBe(unknown);
+  });
+
+  it('finds the longest keyword made by a joint of two distant copies, however far it reaches past the joint', async () => {
+    const longest = BUILTIN_KEYWORDS.reduce((a, b) => (b.length > a.length ? b : a), '');
+    expect(longest.length).toBe(scanner.longestKeyword);
+    const r = new Rng(9001);
+    const filler = (n: number): string => Array.from({ length: n }, () => `${r.str('qxzvj', 60)}\n`).join('');
+    // The base: the keyword but its last character, something else, then that character elsewhere.
+    // The new version drops what lies between, so the keyword is whole only across the joint, reaching
+    // its full length before it.
+    const head = filler(40);
+    const middle = filler(40);
+    const tail = filler(40);
+    const cut = longest.length - 1;
+    const base = `${head}${longest.slice(0, cut)}#${middle}${longest.slice(cut)}${tail}`;
+    const next = `${head}${longest.slice(0, cut)}${longest.slice(cut)}${tail}`;
+    expect(scanner.mentionsKeyword(Buffer.from(base))).toBe(false);
+    expect(scanner.mentionsKeyword(Buffer.from(next))).toBe(true);
+
+    const repo = GitFixture.create('prescan-joint');
+    const mirror = GitFixture.create('prescan-joint-mirror', { bare: true });
+    tmpDirs.push(repo.dir, mirror.dir);
+    repo.write('notes.txt', base);
+    repo.commit('base');
+    repo.write('notes.txt', next);
+    repo.commit('next');
+    const dir = tmp('prescan-joint-pack');
+    const packPath = join(dir, 'push.pack');
+    writeFileSync(packPath, repo.gitBytes(['pack-objects', '--stdout', '-q', '--window=10'], repo.git('rev-list', '--objects', '--all')));
+    const nextOid = repo.git('rev-parse', 'HEAD:notes.txt').trim() as Oid;
+    const baseOid = repo.git('rev-parse', 'HEAD~1:notes.txt').trim() as Oid;
+    const session = pool({ batchBytes: 4096 }).begin();
+    let fromDelta: Oid | undefined;
+    const { idxPath } = await indexPack(packPath, {
+      limits: DEFAULT_LIMITS,
+      onObject: (o) => {
+        if (o.type !== 'blob') return;
+        if (o.oid === nextOid) fromDelta = o.delta?.base;
+        session.add(o.oid, o.data, o.delta);
+      },
+    });
+    // The new version was resolved from the base (its seams are what decide), not stored whole.
+    expect(fromDelta).toBe(baseOid);
+    session.indexed({ packPath, idxPath, mirrorGitDir: mirror.dir, limits: DEFAULT_LIMITS });
+    const ahead = await session.finish();
+    // The keyword at the seam sent the new version to be read whole (a window one byte short would
+    // have missed it, and called it keyword-free).
+    expect(ahead.stats.readWhole).toBe(1);
+    expect(ahead.get(nextOid)).toEqual(inline(Buffer.from(next)));
+    expect(ahead.get(nextOid)).toMatchObject({ kind: 'text', keywordFree: false });
+    expect(ahead.get(baseOid)).toMatchObject({ kind: 'text', keywordFree: true });
   });
 
   it('says of a thin pack what the inline scan says', async () => {
