@@ -79,7 +79,8 @@ function argsOf(bench: Bench): string[] {
     case 'memory':
       return [...write];
     case 'policy':
-      return ['--runs', String(runs ?? (values.quick ? 1 : 3)), ...write];
+      // Six of each (with and without the prescan, alternated): the worker's effect on the inspection beside it is noisy.
+      return ['--runs', String(runs ?? (values.quick ? 1 : 6)), ...write];
     case 'holds':
       return ['--runs', String(runs ?? (values.quick ? 1 : 5)), '--database', values.database, ...write];
   }
