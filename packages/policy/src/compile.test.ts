@@ -41,6 +41,12 @@ describe('compilePathGlob', () => {
     }
   });
 
+  it('anchors a glob with a leading / at the repository root (a protected path written so must fire)', () => {
+    expect(compilePathGlob('/deploy/**').matches('deploy/prod/app.yaml')).toBe(true);
+    expect(compilePathGlob('/deploy/**').matches('src/deploy/app.yaml')).toBe(false);
+    expect(compilePathGlob('/deploy/app.yaml').matches('deploy/app.yaml')).toBe(true);
+  });
+
   it('agrees with compileGlob on generated globs and paths', () => {
     fc.assert(
       fc.property(globArb.filter(compiles), fc.array(pathArb, { minLength: 1, maxLength: 20 }), (glob, paths) => {

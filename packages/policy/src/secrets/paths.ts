@@ -24,7 +24,8 @@ export function compileGlob(glob: string, setting = 'allow.paths'): PathGlob {
     if (!(e instanceof GlobSyntaxError)) throw e;
     throw new SecretsConfigError('SECRETS_PATTERN_INVALID', `path glob ${JSON.stringify(glob)}: ${e.reason}`, { setting, pattern: glob, reason: e.reason });
   }
-  const anchored = glob.includes('/') ? `^/?${re.replace(/^\\\//, '')}$` : `(?:^|/)${re}$`;
+  // A leading `/` anchors the glob at the repository's root, as every glob with a `/` is: paths have none.
+  const anchored = glob.includes('/') ? `^/?${re.replace(/^(?:\\\/|\/)/, '')}$` : `(?:^|/)${re}$`;
   let compiled: RE2JS;
   try {
     compiled = RE2JS.compile(anchored);

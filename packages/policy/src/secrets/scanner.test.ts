@@ -342,6 +342,15 @@ describe('secretLookingPath', () => {
     expect(compileGlob('src/*.ts').matches('src/a/b.ts')).toBe(false);
     expect(compileGlob('fixture?.json').matches('deep/fixture1.json')).toBe(true);
   });
+
+  it('reads a leading / as the repository root, as gitignore does (paths have no leading /)', () => {
+    expect(compileGlob('/deploy/**').matches('deploy/prod/app.yaml')).toBe(true);
+    expect(compileGlob('/deploy/**').matches('src/deploy/prod/app.yaml')).toBe(false);
+    expect(compileGlob('/CMakeLists.txt').matches('CMakeLists.txt')).toBe(true);
+    expect(compileGlob('/CMakeLists.txt').matches('src/CMakeLists.txt')).toBe(false);
+    expect(compileGlob('CMakeLists.txt').matches('src/CMakeLists.txt')).toBe(true);
+    expect(compileGlob('/src/*.ts').matches('src/a.ts')).toBe(true);
+  });
 });
 
 describe('the prefilter over bytes', () => {
