@@ -43,7 +43,7 @@ import type { Limits, Oid } from '@pushgate/core';
 import { deltaSeams } from '@pushgate/pack';
 import { compilePolicy } from './compile';
 import type { PolicyConfig } from './config';
-import type { SecretFinding } from './secrets/index';
+import { isBinary, type SecretFinding } from './secrets/index';
 
 /** What a blob's scan found, computed ahead. */
 export type PrescannedBlob =
@@ -395,7 +395,7 @@ class Session implements BlobPrescan {
   /** The seam windows of a delta's result worth sending instead of the whole (undefined: send it whole). */
   private seamsOf(data: Uint8Array, instructions: Uint8Array): number[] | undefined {
     // Binary content is sent whole: the worker says so from its first 8000 bytes.
-    if (Buffer.from(data.buffer, data.byteOffset, Math.min(data.byteLength, BINARY_SNIFF_BYTES)).indexOf(0) >= 0) return undefined;
+    if (isBinary(data)) return undefined;
     const seams = deltaSeams(instructions, this.pool.keywordReach - 1);
     return seamBytes(seams) * 2 < data.byteLength ? seams : undefined;
   }
@@ -510,9 +510,6 @@ class Session implements BlobPrescan {
 
 /** Between two seam windows: a non-ASCII byte, which no keyword contains. */
 export const SEAM_GAP = 0x80;
-
-/** git's binary test reads this many bytes (xdiff-interface.c, FIRST_FEW_BYTES). */
-const BINARY_SNIFF_BYTES = 8000;
 
 /** Bytes the seam windows take when sent, a gap after each. */
 function seamBytes(seams: readonly number[]): number {
