@@ -173,18 +173,24 @@ async function packedRepository(): Promise<{ packPath: string; idxPath: string; 
   };
 }
 
+/** How many blobs the prescan does not know; every one it knows must say what the inline scan says. */
+function unknownOrSame(ahead: PrescannedBlobs, blobs: ReadonlyMap<Oid, Buffer>): number {
+  let unknown = 0;
+  for (const [oid, data] of blobs) {
+    const got = ahead.get(oid);
+    if (got === undefined) unknown++;
+    else expectSame(got, data, oid);
+  }
+  return unknown;
+}
+
 describe('BlobScanPool within its memory bound', () => {
   it('leaves unknown what found no room when no pack is named, and counts it', async () => {
     const repo = await packedRepository();
     const session = pool({ maxInFlightBytes: 1024 }).begin();
     await repo.add(session);
     const ahead = await session.finish();
-    let unknown = 0;
-    for (const [oid, data] of repo.blobs) {
-      const got = ahead.get(oid);
-      if (got === undefined) unknown++;
-      else expectSame(got, data, oid);
-    }
+    const unknown = unknownOrSame(ahead, repo.blobs);
     expect(unknown).toBeGreaterThan(repo.blobs.size / 2);
     expect(ahead.stats.left).toBe(unknown);
     expect(ahead.stats.blobs).toBe(repo.blobs.size - unknown);
@@ -502,12 +508,7 @@ describe('BlobScanPool with the deltas blobs were resolved from', () => {
     const session = pool({ batchBytes: 4096 }).begin();
     await repo.feed(session);
     const ahead = await session.finish();
-    let unknown = 0;
-    for (const [oid, data] of repo.blobs) {
-      const got = ahead.get(oid);
-      if (got === undefined) unknown++;
-      else expectSame(got, data, oid);
-    }
+    const unknown = unknownOrSame(ahead, repo.blobs);
     // Among them every delta result with a keyword whose base had none.
     expect(unknown).toBeGreaterThan(0);
     expect(ahead.stats.left).toBe(unknown);
